@@ -1,0 +1,73 @@
+//! The micro-kernel contract.
+//!
+//! A micro-kernel computes one full `MR × NR` tile of C from two packed panels:
+//!
+//! ```text
+//!   C[i, j] ← (load_c ? C[i, j] : 0) + ((Σ_p A[i, p] · B[p, j]) + bias[j])
+//!                                               for i < MR, j < NR, p < k
+//! ```
+//!
+//! where `bias` is optional (a null pointer means no bias). The sum is formed first, the bias
+//! added to it, and the old value of C added last; every kernel and the scratch-tile path follow
+//! this order so that a tile's bits do not depend on whether it was written in place.
+//! When `load_c` is false the kernel never reads C (it may hold NaN or be uninitialised in
+//! spirit): this is the BLAS β = 0 rule.
+//!
+//! Packed panels, `k` steps each, zero-padded to full width by the packing routines:
+//!
+//! ```text
+//!   A panel (MR rows)                  B panel (NR columns)
+//!   p = 0: a[0,0] a[1,0] … a[MR-1,0]   p = 0: b[0,0] b[0,1] … b[0,NR-1]
+//!   p = 1: a[0,1] a[1,1] … a[MR-1,1]   p = 1: b[1,0] b[1,1] … b[1,NR-1]
+//!   …                                  …
+//! ```
+//!
+//! Both panels start on 64-byte boundaries when their buffers do; kernels use unaligned loads
+//! all the same, so correctness never depends on alignment. C is addressed as
+//! `c + i * rs + j * cs` (strides in elements); kernels take a vector path when `cs == 1` and a
+//! scalar one otherwise.
+//!
+//! Edges: kernels compute full tiles only. The macro-kernel sends a partial tile at the right or
+//! bottom edge of C through a scratch tile (kernel writes `MR × NR` with `load_c = false`, no
+//! bias) and merges the valid part in the same order as above.
+
+use crate::element::Element;
+
+/// A register-blocked kernel computing one full `MR × NR` tile, with its block sizes.
+///
+/// Values of implementing types are tokens: holding one proves the instruction set the kernel
+/// needs is present (see `dispatch.rs`).
+pub(crate) trait MicroKernel: Copy + Send + Sync + 'static {
+    /// Element type.
+    type T: Element;
+    /// Rows of a tile (the A panel width).
+    const MR: usize;
+    /// Columns of a tile (the B panel width).
+    const NR: usize;
+    /// Rows of an A block (loop 3 step), a multiple of `MR`, sized for L2.
+    const MC: usize;
+    /// Depth of a packed block (loop 4 step), sized so a B micro-panel stays in L1.
+    const KC: usize;
+    /// Columns of a B block (loop 5 step), a multiple of `NR`, sized for L3.
+    const NC: usize;
+
+    /// Computes one full tile as described in the module documentation.
+    ///
+    /// # Safety
+    /// - `a` points to `k * MR` readable elements, `b` to `k * NR`;
+    /// - `c + i * rs + j * cs` is valid for reads (when `load_c`) and writes for every
+    ///   `i < MR`, `j < NR`, and no other thread accesses those elements meanwhile;
+    /// - `bias` is null or points to `NR` readable elements.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile(
+        self,
+        k: usize,
+        a: *const Self::T,
+        b: *const Self::T,
+        c: *mut Self::T,
+        rs: usize,
+        cs: usize,
+        load_c: bool,
+        bias: *const Self::T,
+    );
+}

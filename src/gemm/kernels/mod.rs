@@ -1,0 +1,3 @@
+//! Micro-kernels, one file per instruction set.
+
+pub(crate) mod scalar;

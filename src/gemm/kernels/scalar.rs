@@ -1,0 +1,111 @@
+//! The portable kernel: plain Rust on fixed-size accumulator arrays, which the compiler
+//! vectorises for the target's baseline instruction set. Always compiled; the reference every
+//! SIMD kernel is tested against.
+
+use core::marker::PhantomData;
+
+use crate::element::Element;
+use crate::gemm::kernel::MicroKernel;
+
+/// Portable `MR × NR` kernel for `T`.
+#[derive(Debug)]
+pub(crate) struct Scalar<T, const MR: usize, const NR: usize>(PhantomData<T>);
+
+impl<T, const MR: usize, const NR: usize> Clone for Scalar<T, MR, NR> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T, const MR: usize, const NR: usize> Copy for Scalar<T, MR, NR> {}
+
+impl<T, const MR: usize, const NR: usize> Scalar<T, MR, NR> {
+    /// Always available.
+    pub(crate) const fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+/// The portable f32 kernel.
+pub(crate) type ScalarF32 = Scalar<f32, 4, 8>;
+/// The portable f64 kernel.
+pub(crate) type ScalarF64 = Scalar<f64, 4, 4>;
+
+macro_rules! scalar_blocks {
+    ($t:ty, $mc:expr, $kc:expr, $nc:expr) => {
+        impl<const MR: usize, const NR: usize> MicroKernel for Scalar<$t, MR, NR> {
+            type T = $t;
+            const MR: usize = MR;
+            const NR: usize = NR;
+            const MC: usize = $mc;
+            const KC: usize = $kc;
+            const NC: usize = $nc;
+
+            #[inline]
+            unsafe fn tile(
+                self,
+                k: usize,
+                a: *const $t,
+                b: *const $t,
+                c: *mut $t,
+                rs: usize,
+                cs: usize,
+                load_c: bool,
+                bias: *const $t,
+            ) {
+                // SAFETY: the caller upholds the `MicroKernel::tile` contract, which is exactly
+                // what `tile_body` requires.
+                unsafe { tile_body::<$t, MR, NR>(k, a, b, c, rs, cs, load_c, bias) }
+            }
+        }
+    };
+}
+scalar_blocks!(f32, 96, 256, 4096);
+scalar_blocks!(f64, 96, 256, 4096);
+
+/// The generic body of the portable kernel.
+///
+/// # Safety
+/// As `MicroKernel::tile`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_body<T: Element, const MR: usize, const NR: usize>(
+    k: usize,
+    a: *const T,
+    b: *const T,
+    c: *mut T,
+    rs: usize,
+    cs: usize,
+    load_c: bool,
+    bias: *const T,
+) {
+    let mut acc = [[T::ZERO; NR]; MR];
+    for p in 0..k {
+        // SAFETY: p < k, and the panels hold k * MR and k * NR elements.
+        let (ap, bp) = unsafe { (a.add(p * MR), b.add(p * NR)) };
+        for (i, row) in acc.iter_mut().enumerate() {
+            // SAFETY: i < MR, inside this step of the A panel.
+            let ai = unsafe { *ap.add(i) };
+            for (j, v) in row.iter_mut().enumerate() {
+                // SAFETY: j < NR, inside this step of the B panel.
+                *v += ai * unsafe { *bp.add(j) };
+            }
+        }
+    }
+    for (i, row) in acc.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            let mut out = v;
+            if !bias.is_null() {
+                // SAFETY: a non-null bias holds NR elements.
+                out += unsafe { *bias.add(j) };
+            }
+            // SAFETY: (i, j) is inside the tile the caller made valid.
+            let cij = unsafe { c.add(i * rs + j * cs) };
+            if load_c {
+                // SAFETY: as above; `load_c` means C may be read.
+                out = unsafe { *cij } + out;
+            }
+            // SAFETY: as above.
+            unsafe { *cij = out };
+        }
+    }
+}
