@@ -89,6 +89,11 @@ mod parallel;
 mod rng;
 mod view;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use element::Element;
 pub use error::ShapeError;
 pub use gemm::dispatch::{detected_isa, isa, Isa};
