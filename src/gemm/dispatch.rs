@@ -4,6 +4,10 @@
 use std::sync::OnceLock;
 
 use crate::gemm::blocking::gemm_loop;
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+use crate::gemm::kernels::avx2::{Avx2, Avx2F32x6x16, Avx2F64x6x8};
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+use crate::gemm::kernels::avx512::{Avx512, Avx512F32x12x32, Avx512F64x12x16};
 use crate::gemm::kernels::scalar::{ScalarF32, ScalarF64};
 use crate::gemm::{fallback, GemmFn};
 
@@ -19,6 +23,10 @@ pub enum Isa {
     /// `matrixmultiply`, the engine on targets without a native kernel of this crate (it has
     /// its own SIMD kernels for SSE2 and NEON).
     Fallback,
+    /// AVX2 + FMA kernels (x86-64).
+    Avx2,
+    /// AVX-512F kernels (x86-64).
+    Avx512,
 }
 
 impl Isa {
@@ -27,6 +35,8 @@ impl Isa {
         match self {
             Isa::Fallback => "fallback",
             Isa::Portable => "portable",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
         }
     }
 
@@ -34,6 +44,8 @@ impl Isa {
         match name.trim().to_ascii_lowercase().as_str() {
             "fallback" => Some(Isa::Fallback),
             "portable" => Some(Isa::Portable),
+            "avx2" => Some(Isa::Avx2),
+            "avx512" => Some(Isa::Avx512),
             _ => None,
         }
     }
@@ -47,13 +59,21 @@ impl core::fmt::Display for Isa {
 
 /// The best engine this machine supports, ignoring any override.
 pub fn detected_isa() -> Isa {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    if Avx512::try_new().is_some() {
+        return Isa::Avx512;
+    }
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    if Avx2::try_new().is_some() {
+        return Isa::Avx2;
+    }
     Isa::Fallback
 }
 
 /// The engine every call uses, fixed at the first call.
 ///
 /// It is [`detected_isa`] unless the environment variable `LINGRAD_ISA` names a lower one
-/// (`portable` < `fallback`); a name above what the machine supports, or an unknown name, is
+/// (`portable` < `fallback` < `avx2` < `avx512`); a name above what the machine supports, or an unknown name, is
 /// ignored, so the override can never select an instruction set the processor lacks.
 ///
 /// ```
@@ -76,6 +96,20 @@ pub(crate) fn gemm_fn_f32(isa: Isa) -> GemmFn<f32> {
     match isa {
         Isa::Fallback => fallback::gemm_f32,
         Isa::Portable => |args| gemm_loop(ScalarF32::new(), args),
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        Isa::Avx2 => |args| match Avx2::try_new() {
+            Some(token) => gemm_loop(Avx2F32x6x16(token), args),
+            // `isa()` never selects an undetected instruction set; stay correct regardless.
+            None => gemm_loop(ScalarF32::new(), args),
+        },
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        Isa::Avx512 => |args| match Avx512::try_new() {
+            Some(token) => gemm_loop(Avx512F32x12x32(token), args),
+            // `isa()` never selects an undetected instruction set; stay correct regardless.
+            None => gemm_loop(ScalarF32::new(), args),
+        },
+        #[allow(unreachable_patterns)]
+        _ => fallback::gemm_f32,
     }
 }
 
@@ -84,5 +118,19 @@ pub(crate) fn gemm_fn_f64(isa: Isa) -> GemmFn<f64> {
     match isa {
         Isa::Fallback => fallback::gemm_f64,
         Isa::Portable => |args| gemm_loop(ScalarF64::new(), args),
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        Isa::Avx2 => |args| match Avx2::try_new() {
+            Some(token) => gemm_loop(Avx2F64x6x8(token), args),
+            // `isa()` never selects an undetected instruction set; stay correct regardless.
+            None => gemm_loop(ScalarF64::new(), args),
+        },
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        Isa::Avx512 => |args| match Avx512::try_new() {
+            Some(token) => gemm_loop(Avx512F64x12x16(token), args),
+            // `isa()` never selects an undetected instruction set; stay correct regardless.
+            None => gemm_loop(ScalarF64::new(), args),
+        },
+        #[allow(unreachable_patterns)]
+        _ => fallback::gemm_f64,
     }
 }
