@@ -150,6 +150,7 @@ pub fn matmul<T: Element>(
         c,
         accum,
         bias: None,
+        b_sums: None,
         par,
     });
     Ok(())

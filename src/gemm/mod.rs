@@ -25,7 +25,36 @@ pub struct GemmArgs<'a, T> {
     pub(crate) accum: Accum,
     /// `n` elements added to every row of the product, or `None`.
     pub(crate) bias: Option<&'a [T]>,
+    /// With `Some((sums, accum))`, also `sums[j] (=|+=) Σ_p b[p, j]`, summed in order of `p`
+    /// while B is packed (`n` elements): the bias gradient fused into `dW = xᵀ·dy`.
+    pub(crate) b_sums: Option<(&'a mut [T], Accum)>,
     pub(crate) par: Parallelism,
+}
+
+/// `out[j] (=|+=) Σ_i b[i, j]` for a `rows × n` view, rows summed in order from row 0.
+///
+/// The fused path in the packing of B produces the same bits.
+pub(crate) fn column_sums<T: Element>(b: MatRef<'_, T>, out: &mut [T], accum: Accum) {
+    /// Columns summed at a time: one stack block of partial sums.
+    const BLOCK: usize = 64;
+    let (rows, n) = b.shape();
+    debug_assert_eq!(out.len(), n);
+    for (j0, out_block) in (0..n).step_by(BLOCK).zip(out.chunks_mut(BLOCK)) {
+        let mut acc = [T::ZERO; BLOCK];
+        let acc = &mut acc[..out_block.len()];
+        for i in 0..rows {
+            for (j, a) in acc.iter_mut().enumerate() {
+                // (i, j0 + j) is in range: i < rows, j0 + j < n.
+                *a += *b.get(i, j0 + j).expect("in range");
+            }
+        }
+        for (o, &a) in out_block.iter_mut().zip(acc.iter()) {
+            *o = match accum {
+                Accum::Overwrite => a,
+                Accum::Add => *o + a,
+            };
+        }
+    }
 }
 
 /// A GEMM engine compiled for one element type and instruction set.
@@ -35,9 +64,16 @@ pub type GemmFn<T> = fn(GemmArgs<'_, T>);
 ///
 /// Callers guarantee `a.rows() == c.rows()`, `a.cols() == b.rows()`, `b.cols() == c.cols()`
 /// and `bias.len() == c.cols()`.
-pub(crate) fn gemm<T: Element>(args: GemmArgs<'_, T>) {
+pub(crate) fn gemm<T: Element>(mut args: GemmArgs<'_, T>) {
     let (m, k) = args.a.shape();
     let n = args.b.cols();
+    let isa = dispatch::isa();
+    if m == 0 || k == 0 || isa == dispatch::Isa::Fallback {
+        // No packing of B will see every element: sum the columns in a pass of their own.
+        if let Some((sums, accum)) = args.b_sums.take() {
+            column_sums(args.b, sums, accum);
+        }
+    }
     debug_assert_eq!(args.c.shape(), (m, n));
     debug_assert_eq!(args.b.rows(), k);
     debug_assert!(args.bias.is_none_or(|b| b.len() == n));
@@ -55,5 +91,5 @@ pub(crate) fn gemm<T: Element>(args: GemmArgs<'_, T>) {
         });
         return;
     }
-    (<T as crate::element::Sealed>::gemm_fn(dispatch::isa()))(args);
+    (<T as crate::element::Sealed>::gemm_fn(isa))(args);
 }

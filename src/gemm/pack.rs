@@ -10,13 +10,29 @@
 use crate::element::Element;
 use crate::view::MatRef;
 
+/// Widest panel any kernel uses.
+const MAX_LANES: usize = 64;
+
+/// Column sums gathered while packing B: `ptr` addresses the sum of the panel's first column.
+#[derive(Clone, Copy)]
+pub(crate) struct Sums<T> {
+    pub(crate) ptr: *mut T,
+    /// The first depth block: start the sums from zero rather than from what they hold.
+    pub(crate) first: bool,
+}
+
 /// Copies one panel: `width` valid lanes of `kc` k steps into `panel` (`lanes` per step),
 /// reading lane `l` of step `p` at `src + p * step + l * lane_stride`, zero-padding the rest.
 ///
+/// With `sums`, also adds each valid lane's `kc` values, in order of `p`, to `sums[l]` (after
+/// setting it to zero when `sums.first`).
+///
 /// # Safety
 /// Every source address named above is readable for `p < kc`, `l < width`; `panel` is
-/// writable for `kc * lanes` elements; `width <= lanes`.
+/// writable for `kc * lanes` elements; `width <= lanes`; `sums.ptr`, if given, is valid for
+/// reads and writes of `width` elements no other thread touches.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn pack_panel<T: Element>(
     src: *const T,
     step: usize,
@@ -25,6 +41,7 @@ unsafe fn pack_panel<T: Element>(
     kc: usize,
     lanes: usize,
     panel: *mut T,
+    sums: Option<Sums<T>>,
 ) {
     if width == lanes && lane_stride == 1 {
         for p in 0..kc {
@@ -57,6 +74,27 @@ unsafe fn pack_panel<T: Element>(
             }
         }
     }
+    if let Some(sums) = sums {
+        // Sum the freshly packed (L1-resident) panel step by step; padding lanes add zeros.
+        let mut acc = [T::ZERO; MAX_LANES];
+        debug_assert!(lanes <= MAX_LANES);
+        for (l, a) in acc.iter_mut().enumerate().take(width) {
+            if !sums.first {
+                // SAFETY: l < width elements of the caller's sums.
+                *a = unsafe { *sums.ptr.add(l) };
+            }
+        }
+        for p in 0..kc {
+            for (l, a) in acc.iter_mut().enumerate().take(lanes) {
+                // SAFETY: inside the panel written above.
+                *a += unsafe { *panel.add(p * lanes + l) };
+            }
+        }
+        for (l, &a) in acc.iter().enumerate().take(width) {
+            // SAFETY: l < width elements of the caller's sums.
+            unsafe { *sums.ptr.add(l) = a };
+        }
+    }
 }
 
 /// Packs the `mc × kc` block `a` into panels of `mr_max` rows at `dst`.
@@ -79,22 +117,34 @@ pub(crate) unsafe fn pack_a<T: Element>(a: MatRef<'_, T>, dst: *mut T, mr_max: u
                 kc,
                 mr_max,
                 dst.add(ir * kc),
+                None,
             )
         };
     }
 }
 
-/// Packs the `kc × nc` block `b` into panels of `nr_max` columns at `dst`.
+/// Packs panels `panels` (indices of `nr_max`-column panels) of the `kc × nc` block `b` at
+/// `dst`, which holds the whole packed block. With `sums`, also accumulates each packed
+/// column's sum (`sums.ptr` addresses column 0 of the block).
 ///
 /// # Safety
-/// `dst` is valid for writes of `kc * nc.div_ceil(nr_max) * nr_max` elements.
+/// `dst` is valid for writes of `kc * nc.div_ceil(nr_max) * nr_max` elements; `sums.ptr`, if
+/// given, is valid for `nc` elements; no other thread touches the panels of `panels` or their
+/// sums.
 #[inline(always)]
-pub(crate) unsafe fn pack_b<T: Element>(b: MatRef<'_, T>, dst: *mut T, nr_max: usize) {
+pub(crate) unsafe fn pack_b<T: Element>(
+    b: MatRef<'_, T>,
+    dst: *mut T,
+    nr_max: usize,
+    panels: core::ops::Range<usize>,
+    sums: Option<Sums<T>>,
+) {
     let (kc, nc) = b.shape();
     let (rs, cs) = (b.row_stride(), b.col_stride());
-    for jr in (0..nc).step_by(nr_max) {
+    for jr in panels.map(|panel| panel * nr_max) {
         // SAFETY: columns jr.. of the validated view, k steps along `rs`, lanes along `cs`;
-        // panel `jr / nr_max` occupies `jr * kc .. (jr + nr_max) * kc` of the buffer.
+        // panel `jr / nr_max` occupies `jr * kc .. (jr + nr_max) * kc` of the buffer; the sums
+        // of columns jr.. are inside the caller's `nc`.
         unsafe {
             pack_panel(
                 b.as_ptr().add(jr * cs),
@@ -104,6 +154,10 @@ pub(crate) unsafe fn pack_b<T: Element>(b: MatRef<'_, T>, dst: *mut T, nr_max: u
                 kc,
                 nr_max,
                 dst.add(jr * kc),
+                sums.map(|s| Sums {
+                    ptr: s.ptr.add(jr),
+                    ..s
+                }),
             )
         };
     }

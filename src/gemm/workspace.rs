@@ -17,6 +17,8 @@ thread_local! {
     pub(crate) static A_BUF: Cell<Vec<Chunk>> = const { Cell::new(Vec::new()) };
     /// Packed B panels (packed by the thread that runs loop 4 and shared).
     pub(crate) static B_BUF: Cell<Vec<Chunk>> = const { Cell::new(Vec::new()) };
+    /// Column sums of B that are to be added to the caller's (see `GemmArgs::b_sums`).
+    pub(crate) static S_BUF: Cell<Vec<Chunk>> = const { Cell::new(Vec::new()) };
 }
 
 /// Runs `f` with a 64-byte aligned buffer of at least `elems` elements of `T`.

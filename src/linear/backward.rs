@@ -10,29 +10,9 @@ use crate::linear::{check_len, check_shape};
 use crate::view::{MatMut, MatRef};
 use crate::{Accum, Parallelism};
 
-/// Columns summed at a time by [`column_sums`]: one stack block of partial sums.
-const SUM_BLOCK: usize = 64;
-
-/// `db (=|+=) Σ_i dy[i, :]` on validated operands, rows summed in order from row 0.
+/// `db (=|+=) Σ_i dy[i, :]` on validated operands.
 fn column_sums<T: Element>(dy: MatRef<'_, T>, db: &mut [T], accum: Accum) {
-    let (batch, n) = dy.shape();
-    debug_assert_eq!(db.len(), n);
-    for (j0, db_block) in (0..n).step_by(SUM_BLOCK).zip(db.chunks_mut(SUM_BLOCK)) {
-        let mut acc = [T::ZERO; SUM_BLOCK];
-        let acc = &mut acc[..db_block.len()];
-        for i in 0..batch {
-            for (j, a) in acc.iter_mut().enumerate() {
-                // (i, j0 + j) is in range: i < batch, j0 + j < n.
-                *a += *dy.get(i, j0 + j).expect("in range");
-            }
-        }
-        for (d, &a) in db_block.iter_mut().zip(acc.iter()) {
-            *d = match accum {
-                Accum::Overwrite => a,
-                Accum::Add => *d + a,
-            };
-        }
-    }
+    crate::gemm::column_sums(dy, db, accum);
 }
 
 /// Computes the bias gradient `db = Σ_rows dy` (or adds it into `db`).
@@ -103,6 +83,7 @@ pub fn grad_input<T: Element>(
         c: dx,
         accum,
         bias: None,
+        b_sums: None,
         par,
     });
     Ok(())
@@ -166,15 +147,13 @@ fn weight_and_bias<T: Element>(
     dw_accum: Accum,
     par: Parallelism,
 ) {
-    if let Some((db, db_accum)) = db {
-        column_sums(dy, db, db_accum);
-    }
     gemm(GemmArgs {
         a: x.t(),
         b: dy,
         c: dw,
         accum: dw_accum,
         bias: None,
+        b_sums: db,
         par,
     });
 }
@@ -287,6 +266,7 @@ pub fn backward<T: Element>(
             c: dx,
             accum,
             bias: None,
+            b_sums: None,
             par,
         });
     }

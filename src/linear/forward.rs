@@ -99,6 +99,7 @@ fn forward_impl<T: Element>(
         c: y,
         accum,
         bias,
+        b_sums: None,
         par,
     });
     Ok(())
