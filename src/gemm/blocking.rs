@@ -182,7 +182,7 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
         if let Some(sums) = sums_add {
             for (j, s) in sums.iter_mut().enumerate() {
                 // SAFETY: the scratch holds the n sums written above.
-                *s = *s + unsafe { *sums_ptr.add(j) };
+                *s += unsafe { *sums_ptr.add(j) };
             }
         }
     });
