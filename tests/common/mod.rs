@@ -87,6 +87,13 @@ pub enum Layout {
     Strided,
     /// Column-major with gaps: strides `(3, 3 * rows + 2)`.
     ColStrided,
+    /// Any padded, strided layout: row-major order with `cs = step`, `rs = cols * step + pad`,
+    /// or column-major order with `rs = step`, `cs = rows * step + pad`.
+    General {
+        pad: usize,
+        step: usize,
+        col_major: bool,
+    },
 }
 
 impl Layout {
@@ -106,6 +113,16 @@ impl Layout {
             Layout::Padded => (cols + 3, 1),
             Layout::Strided => (2 * cols + 5, 2),
             Layout::ColStrided => (3, 3 * rows + 2),
+            Layout::General {
+                pad,
+                step,
+                col_major: false,
+            } => (cols * step + pad, step),
+            Layout::General {
+                pad,
+                step,
+                col_major: true,
+            } => (step, rows * step + pad),
         }
     }
 }
