@@ -34,8 +34,10 @@ impl<T: Element> Param<T> {
     pub fn new(value: Vec<T>, rows: usize, cols: usize) -> Result<Self, ShapeError> {
         let len = checked_len("Param::new", rows, cols)?;
         linear::check_len("Param::new", "value", len, value.len())?;
+        let mut grad = try_alloc("Param::new", rows, cols)?;
+        grad.resize(len, T::ZERO);
         Ok(Self {
-            grad: vec![T::ZERO; len],
+            grad,
             value,
             rows,
             cols,
@@ -89,16 +91,31 @@ impl<T: Element> Param<T> {
     }
 }
 
+/// `rows * cols`, or `Overflow` when that many elements could not be addressed.
 fn checked_len(op: &'static str, rows: usize, cols: usize) -> Result<usize, ShapeError> {
     rows.checked_mul(cols)
         .filter(|&n| n <= isize::MAX as usize / core::mem::size_of::<f64>())
-        .ok_or(ShapeError::Overflow {
-            op,
-            rows,
-            cols,
-            row_stride: cols,
-            col_stride: 1,
-        })
+        .ok_or(overflow(op, rows, cols))
+}
+
+fn overflow(op: &'static str, rows: usize, cols: usize) -> ShapeError {
+    ShapeError::Overflow {
+        op,
+        rows,
+        cols,
+        row_stride: cols,
+        col_stride: 1,
+    }
+}
+
+/// An empty vector with room for `rows * cols` elements, or `Overflow` when the allocator
+/// cannot provide it (so an absurd size is an error, not an abort).
+fn try_alloc<T>(op: &'static str, rows: usize, cols: usize) -> Result<Vec<T>, ShapeError> {
+    let len = checked_len(op, rows, cols)?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(len)
+        .map_err(|_| overflow(op, rows, cols))?;
+    Ok(v)
 }
 
 /// A fully connected layer `y = x·W + b` with `W: in_features × out_features` and
@@ -140,18 +157,18 @@ impl<T: Element> Linear<T> {
     /// same layer on every machine.
     ///
     /// # Errors
-    /// [`ShapeError::Overflow`] if `in_features * out_features` overflows.
+    /// [`ShapeError::Overflow`] if `in_features * out_features` or `out_features` elements
+    /// cannot be allocated (more than `isize::MAX` bytes).
     pub fn new(in_features: usize, out_features: usize, seed: u64) -> Result<Self, ShapeError> {
-        let len = checked_len("Linear::new", in_features, out_features)?;
+        let mut weight = try_alloc("Linear::new", in_features, out_features)?;
+        let mut bias = try_alloc("Linear::new", 1, out_features)?;
         let bound = 1.0 / (in_features.max(1) as f64).sqrt();
         let mut rng = SplitMix64::new(seed);
-        let mut draw = |n: usize| -> Vec<T> {
-            (0..n)
-                .map(|_| T::from_f64(rng.next_signed_unit() * bound))
-                .collect()
+        let mut draw = |v: &mut Vec<T>, n: usize| {
+            v.extend((0..n).map(|_| T::from_f64(rng.next_signed_unit() * bound)));
         };
-        let weight = draw(len);
-        let bias = draw(out_features);
+        draw(&mut weight, in_features * out_features);
+        draw(&mut bias, out_features);
         Ok(Self {
             weight: Param::new(weight, in_features, out_features)?,
             bias: Param::new(bias, 1, out_features)?,

@@ -59,7 +59,11 @@ fn check_fits(
 /// The test is the usual sufficient one: one stride must step over the whole extent of the
 /// other dimension. Interleaved layouts that happen to be injective are rejected too.
 pub(crate) fn strides_are_disjoint(rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
-    if rows <= 1 || cols <= 1 {
+    if rows == 0 || cols == 0 {
+        // No elements, nothing to share.
+        return true;
+    }
+    if rows == 1 || cols == 1 {
         // A single row or column: only its own stride matters.
         return (rows <= 1 || rs != 0) && (cols <= 1 || cs != 0);
     }

@@ -2,21 +2,30 @@
 //! (loop 4, packing B once per block), A blocks of `MC` rows (loop 3, packing A), and the
 //! split of that work across threads.
 //!
-//! Threads never share an output element, and the block sizes that shape each element's sum
-//! (`KC` and the kernel) do not depend on the thread count, so results are bitwise identical
-//! for any number of threads.
+//! Every output element is the same sequence of operations whatever the thread count, the
+//! orientation chosen or whether panels were packed: the depth blocking (`KC`, which shapes
+//! each element's sum) depends on `k` alone, packing only copies, and threads never share an
+//! output element. Results are therefore bitwise identical for any number of threads.
 
 use crate::gemm::kernel::MicroKernel;
-use crate::gemm::macro_kernel::{macro_kernel, CBlock};
+use crate::gemm::macro_kernel::{macro_kernel, CBlock, Direct, Operand};
 use crate::gemm::pack::{pack_a, pack_b, Sums};
 use crate::gemm::workspace::{with_buffer, A_BUF, B_BUF, S_BUF};
 use crate::gemm::GemmArgs;
 use crate::parallel::{for_each_index, Disjoint};
+use crate::view::MatRef;
 use crate::Accum;
 
 /// Below this many multiply-adds (m·n·k) a call stays on the calling thread: a fork-join would
 /// cost more than it saves.
 pub(crate) const PAR_THRESHOLD: usize = 128 * 128 * 64;
+
+/// Up to this many rows of C, B is read in place rather than packed: each packed B element
+/// would be reused too few times to repay the copy.
+const DIRECT_B_MAX_M: usize = 24;
+
+/// Up to this many columns of C, A is read in place rather than packed.
+const DIRECT_A_MAX_N: usize = 32;
 
 /// Splits `len` into the fewest blocks of at most `max`, of equal size rounded up to `align`.
 fn balanced_block(len: usize, max: usize, align: usize) -> usize {
@@ -26,8 +35,51 @@ fn balanced_block(len: usize, max: usize, align: usize) -> usize {
         .min(max.max(align))
 }
 
+/// `Some(direct)` when panels of `x` (a block of A with `lane = rs, step = cs`, or of B with
+/// `lane = cs, step = rs`) may be read in place.
+fn direct<T>(x: MatRef<'_, T>, index: usize, lane: usize, step: usize) -> Direct<T> {
+    Direct {
+        ptr: x.as_ptr(),
+        index,
+        lane,
+        step,
+    }
+}
+
 /// Runs the loop nest for kernel `K` on validated, non-empty operands (`m, n, k > 0`).
 pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
+    let (m, n) = (args.a.rows(), args.b.cols());
+    // A small batch against a transposed B (dx = dy·Wᵀ): solve Cᵀ = Bᵀ·Aᵀ instead, so the
+    // large operand is read in place as A and the small one packed as B. The products and
+    // their order are unchanged, so are the bits.
+    if m < n
+        && m <= DIRECT_B_MAX_M
+        && args.b.col_stride() != 1
+        && args.bias.is_none()
+        && args.b_sums.is_none()
+    {
+        let GemmArgs {
+            a,
+            b,
+            c,
+            accum,
+            par,
+            ..
+        } = args;
+        return gemm_loop(
+            kernel,
+            GemmArgs {
+                a: b.t(),
+                b: a.t(),
+                c: c.t(),
+                accum,
+                bias: None,
+                b_sums: None,
+                par,
+            },
+        );
+    }
+
     let GemmArgs {
         a,
         b,
@@ -37,8 +89,7 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
         b_sums,
         par,
     } = args;
-    let (m, k) = a.shape();
-    let n = b.cols();
+    let k = a.cols();
     debug_assert!(m > 0 && n > 0 && k > 0);
     let work = m.saturating_mul(n).saturating_mul(k);
     let threads = if work >= PAR_THRESHOLD {
@@ -47,6 +98,8 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
         1
     };
 
+    let direct_b = m <= DIRECT_B_MAX_M && b.col_stride() == 1 && b_sums.is_none();
+    let direct_a = n <= DIRECT_A_MAX_N;
     let kc = balanced_block(k, K::KC, 1);
     let nc = balanced_block(n, K::NC, K::NR);
     // With several threads, cut M so that every thread gets an A block of its own.
@@ -79,23 +132,33 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
                 // loop 4: KC-deep blocks of A and B
                 for pc in (0..k).step_by(kc) {
                     let kcur = kc.min(k - pc);
+                    let b_block = b.block(pc, jc, kcur, ncur);
+                    let panels = ncur.div_ceil(K::NR);
+                    // In place, only a partial last panel needs packing.
+                    let first_packed = if direct_b { ncur / K::NR } else { 0 };
                     let sums = (!sums_ptr.is_null()).then(|| Sums {
                         // SAFETY: jc < n, inside the n sums.
                         ptr: unsafe { sums_ptr.add(jc) },
                         first: pc == 0,
                     });
-                    let b_block = b.block(pc, jc, kcur, ncur);
-                    let panels = ncur.div_ceil(K::NR);
-                    let pack_tasks = if threads > 1 { threads.min(panels) } else { 1 };
-                    let per_task = panels.div_ceil(pack_tasks);
+                    let to_pack = panels - first_packed;
+                    let pack_tasks = if threads > 1 { threads.min(to_pack) } else { 1 };
+                    let per_task = to_pack.div_ceil(pack_tasks.max(1));
                     let pack_shared = Disjoint::new((b_buf, sums));
                     for_each_index(threads, pack_tasks, |t| {
                         let (b_buf, sums) = pack_shared.get();
-                        let range = (t * per_task).min(panels)..((t + 1) * per_task).min(panels);
-                        // SAFETY: the buffer holds kc * round_up(nc, NR) ≥ what this block packs;
-                        // each task packs (and sums) its own panels.
-                        unsafe { pack_b(b_block, b_buf, K::NR, range, sums) };
+                        let lo = (first_packed + t * per_task).min(panels);
+                        let hi = (first_packed + (t + 1) * per_task).min(panels);
+                        // SAFETY: the buffer holds kc * round_up(nc, NR) ≥ what this block
+                        // packs; each task packs (and sums) its own panels.
+                        unsafe { pack_b(b_block, b_buf, K::NR, lo..hi, sums) };
                     });
+                    let b_op = Operand {
+                        packed: b_buf.cast_const(),
+                        direct: direct_b.then(|| {
+                            direct(b_block, b_block.col_stride(), 1, b_block.row_stride())
+                        }),
+                    };
                     let bias_ptr = match bias {
                         Some(bias) if pc == 0 => bias[jc..].as_ptr(),
                         _ => core::ptr::null(),
@@ -108,20 +171,38 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
                         load_c: pc > 0 || accum == Accum::Add,
                         bias: bias_ptr,
                     };
-                    let shared = Disjoint::new((cblock, b_buf.cast_const()));
+                    let shared = Disjoint::new((cblock, b_op));
+                    // Packs (the needed panels of) rows ic..ic+mcur of this depth block of A.
+                    let a_operand = |ic: usize, mcur: usize, a_buf: *mut K::T| {
+                        let a_block = a.block(ic, pc, mcur, kcur);
+                        let first = if direct_a { mcur / K::MR } else { 0 };
+                        // SAFETY: the buffer holds mc * kc elements, enough for a padded
+                        // mcur × kcur block (mc is a multiple of MR).
+                        unsafe { pack_a(a_block, a_buf, K::MR, first..mcur.div_ceil(K::MR)) };
+                        Operand {
+                            packed: a_buf.cast_const(),
+                            direct: direct_a.then(|| {
+                                direct(
+                                    a_block,
+                                    a_block.row_stride(),
+                                    a_block.row_stride(),
+                                    a_block.col_stride(),
+                                )
+                            }),
+                        }
+                    };
                     let n_ic = m.div_ceil(mc);
                     if n_ic >= threads {
                         // loop 3 in parallel: each task packs and computes its own rows of C.
                         for_each_index(threads, n_ic, |blk| {
-                            let (cblock, b_buf) = shared.get();
+                            let (cblock, b_op) = shared.get();
                             let ic = blk * mc;
                             let mcur = mc.min(m - ic);
                             with_buffer::<K::T, _>(&A_BUF, mc * kcur, |a_buf| {
-                                // SAFETY: the buffer holds mc * kc elements, enough for a padded
-                                // mcur × kcur block (mc is a multiple of MR); rows ic..ic+mcur of C
-                                // belong to this task alone; B was packed above.
+                                let a_op = a_operand(ic, mcur, a_buf);
+                                // SAFETY: rows ic..ic+mcur of C belong to this task alone; A
+                                // and B are packed or readable in place.
                                 unsafe {
-                                    pack_a(a.block(ic, pc, mcur, kcur), a_buf, K::MR);
                                     let cblock = CBlock {
                                         ptr: cblock.ptr.add(ic * rs),
                                         ..cblock
@@ -131,8 +212,8 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
                                         mcur,
                                         ncur,
                                         kcur,
-                                        a_buf,
-                                        b_buf,
+                                        a_op,
+                                        b_op,
                                         cblock,
                                         0..ncur,
                                     );
@@ -140,22 +221,21 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
                             });
                         });
                     } else {
-                        // Too few rows to go round: pack A once, split the B panels between tasks.
+                        // Too few rows to go round: pack A once, split the B panels.
                         for ic in (0..m).step_by(mc) {
                             let mcur = mc.min(m - ic);
                             with_buffer::<K::T, _>(&A_BUF, mc * kcur, |a_buf| {
-                                // SAFETY: as in the parallel branch.
-                                unsafe { pack_a(a.block(ic, pc, mcur, kcur), a_buf, K::MR) };
+                                let a_op = Disjoint::new(a_operand(ic, mcur, a_buf));
                                 let panels = ncur.div_ceil(K::NR);
                                 let tasks = threads.min(panels);
                                 let per_task = panels.div_ceil(tasks) * K::NR;
-                                let a_shared = Disjoint::new(a_buf.cast_const());
                                 for_each_index(threads, tasks, |t| {
-                                    let (cblock, b_buf) = shared.get();
+                                    let (cblock, b_op) = shared.get();
                                     let jr0 = (t * per_task).min(ncur);
                                     let jr1 = ((t + 1) * per_task).min(ncur);
-                                    // SAFETY: A and B are packed; the columns jr0..jr1 of rows
-                                    // ic..ic+mcur belong to this task alone.
+                                    // SAFETY: A and B are packed or readable in place; the
+                                    // columns jr0..jr1 of rows ic..ic+mcur belong to this
+                                    // task alone.
                                     unsafe {
                                         let cblock = CBlock {
                                             ptr: cblock.ptr.add(ic * rs),
@@ -166,8 +246,8 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
                                             mcur,
                                             ncur,
                                             kcur,
-                                            a_shared.get(),
-                                            b_buf,
+                                            a_op.get(),
+                                            b_op,
                                             cblock,
                                             jr0..jr1,
                                         );

@@ -70,4 +70,47 @@ pub(crate) trait MicroKernel: Copy + Send + Sync + 'static {
         load_c: bool,
         bias: *const Self::T,
     );
+
+    /// As [`MicroKernel::tile`], reading the operands in place: step `p` of B is the `NR`
+    /// contiguous elements at `b + p * st.b_step`, and element `i` of step `p` of A is at
+    /// `a + i * st.a_lane + p * st.a_step`. `Strides::packed(MR, NR)` describes packed panels.
+    ///
+    /// # Safety
+    /// As `tile`, with every operand element named above readable.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile_direct(
+        self,
+        k: usize,
+        a: *const Self::T,
+        b: *const Self::T,
+        st: Strides,
+        c: *mut Self::T,
+        rs: usize,
+        cs: usize,
+        load_c: bool,
+        bias: *const Self::T,
+    );
+}
+
+/// How a kernel walks its operands (in elements): see [`MicroKernel::tile_direct`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Strides {
+    /// Between the rows of A within a k step.
+    pub(crate) a_lane: usize,
+    /// Between consecutive k steps of A.
+    pub(crate) a_step: usize,
+    /// Between consecutive k steps of B.
+    pub(crate) b_step: usize,
+}
+
+impl Strides {
+    /// Packed `mr`-row A and `nr`-column B panels.
+    #[inline(always)]
+    pub(crate) const fn packed(mr: usize, nr: usize) -> Self {
+        Self {
+            a_lane: 1,
+            a_step: mr,
+            b_step: nr,
+        }
+    }
 }

@@ -1,8 +1,13 @@
-//! Loops 2 and 1: walk the packed panels of one A block and one B block, one micro-tile at a
-//! time, sending partial edge tiles through a scratch tile.
+//! Loops 2 and 1: walk the panels of one A block and one B block, one micro-tile at a time,
+//! sending partial edge tiles through a scratch tile.
+//!
+//! Panels come from the packing buffers or, where packing does not pay, straight from the
+//! operands ([`Operand::direct`]); partial panels at the edges are always packed, so a kernel
+//! never reads past an operand. The arithmetic of a tile does not depend on where its panels
+//! come from.
 
 use crate::element::Element;
-use crate::gemm::kernel::MicroKernel;
+use crate::gemm::kernel::{MicroKernel, Strides};
 
 /// Largest `MR * NR` of any registered kernel.
 pub(crate) const MAX_TILE: usize = 512;
@@ -20,11 +25,42 @@ pub(crate) struct CBlock<T> {
     pub(crate) bias: *const T,
 }
 
-/// Computes the `mc × nc` block of C for packed `a` (mc rows) and `b` (nc columns) of depth
-/// `kc`, restricted to the B panels whose first column lies in `jr_range`.
+/// An operand read in place: panel `x` (a row of A, a column of B) starts at
+/// `ptr + x * index`, its lanes are `lane` apart and its k steps `step` apart.
+#[derive(Clone, Copy)]
+pub(crate) struct Direct<T> {
+    pub(crate) ptr: *const T,
+    pub(crate) index: usize,
+    pub(crate) lane: usize,
+    pub(crate) step: usize,
+}
+
+/// The panels of one block of A or B: the packing buffer (panel `x` at `packed + x * kc`,
+/// holding at least the partial last panel) and, optionally, the operand itself for full panels.
+#[derive(Clone, Copy)]
+pub(crate) struct Operand<T> {
+    pub(crate) packed: *const T,
+    pub(crate) direct: Option<Direct<T>>,
+}
+
+impl<T> Operand<T> {
+    /// Panel `x` (of `width` valid lanes out of `full`): its start, lane and step strides.
+    #[inline(always)]
+    fn panel(&self, x: usize, width: usize, full: usize, kc: usize) -> (*const T, usize, usize) {
+        match &self.direct {
+            Some(d) if width == full => (d.ptr.wrapping_add(x * d.index), d.lane, d.step),
+            _ => (self.packed.wrapping_add(x * kc), 1, full),
+        }
+    }
+}
+
+/// Computes the `mc × nc` block of C for the panels of `a` (mc rows) and `b` (nc columns) of
+/// depth `kc`, restricted to the B panels whose first column lies in `jr_range`.
 ///
 /// # Safety
-/// - `a` holds `mc.div_ceil(MR)` packed panels of depth `kc`, `b` holds `nc.div_ceil(NR)`;
+/// - the packed panels of `a` and `b` that [`Operand::panel`] selects hold `kc` packed steps
+///   (every panel when `direct` is `None`, else the partial last one), and direct operands
+///   are readable for every full panel;
 /// - `c` addresses an `mc × nc` block valid for writes (and reads when `load_c`) that no other
 ///   thread touches within the columns of `jr_range`; `c.bias` is null or holds `nc` elements;
 /// - `jr_range` is a range of multiples of `NR` within `0..nc`.
@@ -34,8 +70,8 @@ pub(crate) unsafe fn macro_kernel<K: MicroKernel>(
     mc: usize,
     nc: usize,
     kc: usize,
-    a: *const K::T,
-    b: *const K::T,
+    a: Operand<K::T>,
+    b: Operand<K::T>,
     c: CBlock<K::T>,
     jr_range: core::ops::Range<usize>,
 ) {
@@ -43,8 +79,8 @@ pub(crate) unsafe fn macro_kernel<K: MicroKernel>(
     // loop 2: NR-column panels of B
     for jr in jr_range.step_by(K::NR) {
         let nr = K::NR.min(nc - jr);
-        // SAFETY: panel `jr / NR` of B starts at `jr * kc`.
-        let b_panel = unsafe { b.add(jr * kc) };
+        let (b_panel, b_lane, b_step) = b.panel(jr, nr, K::NR, kc);
+        debug_assert_eq!(b_lane, 1);
         let bias = if c.bias.is_null() {
             c.bias
         } else {
@@ -54,14 +90,30 @@ pub(crate) unsafe fn macro_kernel<K: MicroKernel>(
         // loop 1: MR-row panels of A
         for ir in (0..mc).step_by(K::MR) {
             let mr = K::MR.min(mc - ir);
-            // SAFETY: panel `ir / MR` of A starts at `ir * kc`; (ir, jr) is inside the block.
-            let (a_panel, c_tile) = unsafe { (a.add(ir * kc), c.ptr.add(ir * c.rs + jr * c.cs)) };
+            let (a_panel, a_lane, a_step) = a.panel(ir, mr, K::MR, kc);
+            let st = Strides {
+                a_lane,
+                a_step,
+                b_step,
+            };
+            // SAFETY: (ir, jr) is inside the block.
+            let c_tile = unsafe { c.ptr.add(ir * c.rs + jr * c.cs) };
+            // SAFETY (all three calls): full tiles are inside the block; the panels are
+            // readable for kc steps as established by the caller; the bias is as above.
             if mr == K::MR && nr == K::NR {
-                // SAFETY: a full tile inside the block; panels and bias as established above.
-                unsafe { kernel.tile(kc, a_panel, b_panel, c_tile, c.rs, c.cs, c.load_c, bias) };
+                if st == Strides::packed(K::MR, K::NR) {
+                    unsafe {
+                        kernel.tile(kc, a_panel, b_panel, c_tile, c.rs, c.cs, c.load_c, bias)
+                    };
+                } else {
+                    unsafe {
+                        kernel.tile_direct(
+                            kc, a_panel, b_panel, st, c_tile, c.rs, c.cs, c.load_c, bias,
+                        )
+                    };
+                }
             } else {
-                // SAFETY: the valid `mr × nr` corner of this tile is inside the block.
-                unsafe { edge_tile(kernel, kc, a_panel, b_panel, c_tile, c, bias, mr, nr) };
+                unsafe { edge_tile(kernel, kc, a_panel, b_panel, st, c_tile, c, bias, mr, nr) };
             }
         }
     }
@@ -72,7 +124,7 @@ pub(crate) unsafe fn macro_kernel<K: MicroKernel>(
 ///
 /// # Safety
 /// As `macro_kernel`, for the `mr × nr` tile at `c_tile`, with `bias` null or holding `nr`
-/// elements.
+/// elements, and the panels readable for `kc` steps with strides `st`.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 unsafe fn edge_tile<K: MicroKernel>(
@@ -80,6 +132,7 @@ unsafe fn edge_tile<K: MicroKernel>(
     kc: usize,
     a_panel: *const K::T,
     b_panel: *const K::T,
+    st: Strides,
     c_tile: *mut K::T,
     c: CBlock<K::T>,
     bias: *const K::T,
@@ -90,7 +143,19 @@ unsafe fn edge_tile<K: MicroKernel>(
     let s = scratch.as_mut_ptr();
     // SAFETY: the scratch tile holds MR * NR ≤ MAX_TILE elements with strides (NR, 1); the
     // panels are the caller's.
-    unsafe { kernel.tile(kc, a_panel, b_panel, s, K::NR, 1, false, core::ptr::null()) };
+    unsafe {
+        kernel.tile_direct(
+            kc,
+            a_panel,
+            b_panel,
+            st,
+            s,
+            K::NR,
+            1,
+            false,
+            core::ptr::null(),
+        )
+    };
     for i in 0..mr {
         for j in 0..nr {
             let mut out = scratch[i * K::NR + j];

@@ -97,15 +97,21 @@ unsafe fn pack_panel<T: Element>(
     }
 }
 
-/// Packs the `mc × kc` block `a` into panels of `mr_max` rows at `dst`.
+/// Packs panels `panels` (indices of `mr_max`-row panels) of the `mc × kc` block `a` at
+/// `dst`, which holds the whole packed block.
 ///
 /// # Safety
 /// `dst` is valid for writes of `mc.div_ceil(mr_max) * mr_max * kc` elements.
 #[inline(always)]
-pub(crate) unsafe fn pack_a<T: Element>(a: MatRef<'_, T>, dst: *mut T, mr_max: usize) {
+pub(crate) unsafe fn pack_a<T: Element>(
+    a: MatRef<'_, T>,
+    dst: *mut T,
+    mr_max: usize,
+    panels: core::ops::Range<usize>,
+) {
     let (mc, kc) = a.shape();
     let (rs, cs) = (a.row_stride(), a.col_stride());
-    for ir in (0..mc).step_by(mr_max) {
+    for ir in panels.map(|panel| panel * mr_max) {
         // SAFETY: rows ir.. of the validated view, k steps along `cs`, lanes along `rs`;
         // panel `ir / mr_max` occupies `ir * kc .. (ir + mr_max) * kc` of the buffer.
         unsafe {

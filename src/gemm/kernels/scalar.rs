@@ -5,7 +5,7 @@
 use core::marker::PhantomData;
 
 use crate::element::Element;
-use crate::gemm::kernel::MicroKernel;
+use crate::gemm::kernel::{MicroKernel, Strides};
 
 /// Portable `MR × NR` kernel for `T`.
 #[derive(Debug)]
@@ -53,8 +53,38 @@ macro_rules! scalar_blocks {
                 bias: *const $t,
             ) {
                 // SAFETY: the caller upholds the `MicroKernel::tile` contract, which is exactly
-                // what `tile_body` requires.
-                unsafe { tile_body::<$t, MR, NR>(k, a, b, c, rs, cs, load_c, bias) }
+                // what `tile_body` requires of packed panels.
+                unsafe {
+                    tile_body::<$t, MR, NR>(
+                        k,
+                        a,
+                        b,
+                        Strides::packed(MR, NR),
+                        c,
+                        rs,
+                        cs,
+                        load_c,
+                        bias,
+                    )
+                }
+            }
+
+            #[inline]
+            unsafe fn tile_direct(
+                self,
+                k: usize,
+                a: *const $t,
+                b: *const $t,
+                st: Strides,
+                c: *mut $t,
+                rs: usize,
+                cs: usize,
+                load_c: bool,
+                bias: *const $t,
+            ) {
+                // SAFETY: the caller upholds the `MicroKernel::tile_direct` contract, which is
+                // exactly what `tile_body` requires.
+                unsafe { tile_body::<$t, MR, NR>(k, a, b, st, c, rs, cs, load_c, bias) }
             }
         }
     };
@@ -72,6 +102,7 @@ unsafe fn tile_body<T: Element, const MR: usize, const NR: usize>(
     k: usize,
     a: *const T,
     b: *const T,
+    st: Strides,
     c: *mut T,
     rs: usize,
     cs: usize,
@@ -80,11 +111,11 @@ unsafe fn tile_body<T: Element, const MR: usize, const NR: usize>(
 ) {
     let mut acc = [[T::ZERO; NR]; MR];
     for p in 0..k {
-        // SAFETY: p < k, and the panels hold k * MR and k * NR elements.
-        let (ap, bp) = unsafe { (a.add(p * MR), b.add(p * NR)) };
+        // SAFETY: p < k, and step p of each operand is readable (tile contract).
+        let (ap, bp) = unsafe { (a.add(p * st.a_step), b.add(p * st.b_step)) };
         for (i, row) in acc.iter_mut().enumerate() {
-            // SAFETY: i < MR, inside this step of the A panel.
-            let ai = unsafe { *ap.add(i) };
+            // SAFETY: i < MR, inside this step of the A operand.
+            let ai = unsafe { *ap.add(i * st.a_lane) };
             for (j, v) in row.iter_mut().enumerate() {
                 // SAFETY: j < NR, inside this step of the B panel.
                 *v += ai * unsafe { *bp.add(j) };

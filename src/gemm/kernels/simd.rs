@@ -7,6 +7,7 @@
 //! `#[target_feature]` entry per shape.
 
 use crate::element::Element;
+use crate::gemm::kernel::Strides;
 
 /// Vector operations on `T` for one instruction set.
 ///
@@ -45,8 +46,9 @@ pub(crate) unsafe trait Simd<T: Element>: Copy {
 /// `MR · NV` fused multiply-adds.
 ///
 /// # Safety
-/// As `MicroKernel::tile` with `NR = NV * S::LANES`; must be inlined into a function compiled
-/// with the token's instruction set enabled.
+/// As `MicroKernel::tile_direct` with `NR = NV * S::LANES` (`st` = `Strides::packed` for
+/// packed panels); must be inlined into a function compiled with the token's instruction set
+/// enabled.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn tile_body<T: Element, S: Simd<T>, const MR: usize, const NV: usize>(
@@ -54,6 +56,7 @@ pub(crate) unsafe fn tile_body<T: Element, S: Simd<T>, const MR: usize, const NV
     k: usize,
     a: *const T,
     b: *const T,
+    st: Strides,
     c: *mut T,
     rs: usize,
     cs: usize,
@@ -71,15 +74,15 @@ pub(crate) unsafe fn tile_body<T: Element, S: Simd<T>, const MR: usize, const NV
         }
         for (i, row) in acc.iter_mut().enumerate() {
             // SAFETY: each k step of the A panel holds MR elements.
-            let ai = s.splat(unsafe { *a.add(i) });
+            let ai = s.splat(unsafe { *a.add(i * st.a_lane) });
             for (x, &bx) in row.iter_mut().zip(bv.iter()) {
                 *x = s.mul_add(ai, bx, *x);
             }
         }
         // SAFETY: advancing by one k step stays within (or one past) the panels.
         unsafe {
-            a = a.add(MR);
-            b = b.add(nr);
+            a = a.add(st.a_step);
+            b = b.add(st.b_step);
         }
     }
 
@@ -133,12 +136,13 @@ pub(crate) unsafe fn tile_body<T: Element, S: Simd<T>, const MR: usize, const NV
 /// Defines a kernel type holding an instruction-set token, its `#[target_feature]` entry
 /// point around [`tile_body`], and its `MicroKernel` registration (shape and block sizes).
 macro_rules! simd_kernel {
-    ($token:ident, $features:literal, $name:ident, $entry:ident, $t:ty,
+    ($token:ident, $features:literal, $name:ident, $entry:ident, $direct:ident, $t:ty,
      $mr:literal, $nv:literal, $mc:literal, $kc:literal, $nc:literal) => {
         /// SIMD kernel; see the module documentation.
         #[derive(Clone, Copy, Debug)]
         pub(crate) struct $name(pub(crate) $token);
 
+        /// Packed panels: the operand strides are compile-time constants.
         #[target_feature(enable = $features)]
         #[allow(clippy::too_many_arguments)]
         unsafe fn $entry(
@@ -152,10 +156,35 @@ macro_rules! simd_kernel {
             load_c: bool,
             bias: *const $t,
         ) {
+            let st = $crate::gemm::kernel::Strides::packed($mr, $nv * <$token as Simd<$t>>::LANES);
             // SAFETY: forwarded from `MicroKernel::tile`; the token's features are enabled.
             unsafe {
                 $crate::gemm::kernels::simd::tile_body::<$t, $token, $mr, $nv>(
-                    s, k, a, b, c, rs, cs, load_c, bias,
+                    s, k, a, b, st, c, rs, cs, load_c, bias,
+                )
+            }
+        }
+
+        /// Operands read in place with run-time strides.
+        #[target_feature(enable = $features)]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $direct(
+            s: $token,
+            k: usize,
+            a: *const $t,
+            b: *const $t,
+            st: $crate::gemm::kernel::Strides,
+            c: *mut $t,
+            rs: usize,
+            cs: usize,
+            load_c: bool,
+            bias: *const $t,
+        ) {
+            // SAFETY: forwarded from `MicroKernel::tile_direct`; the token's features are
+            // enabled.
+            unsafe {
+                $crate::gemm::kernels::simd::tile_body::<$t, $token, $mr, $nv>(
+                    s, k, a, b, st, c, rs, cs, load_c, bias,
                 )
             }
         }
@@ -183,6 +212,24 @@ macro_rules! simd_kernel {
                 // SAFETY: the token in `self` proves the instruction set; the caller upholds
                 // the tile contract.
                 unsafe { $entry(self.0, k, a, b, c, rs, cs, load_c, bias) }
+            }
+
+            #[inline]
+            unsafe fn tile_direct(
+                self,
+                k: usize,
+                a: *const $t,
+                b: *const $t,
+                st: $crate::gemm::kernel::Strides,
+                c: *mut $t,
+                rs: usize,
+                cs: usize,
+                load_c: bool,
+                bias: *const $t,
+            ) {
+                // SAFETY: the token in `self` proves the instruction set; the caller upholds
+                // the tile contract.
+                unsafe { $direct(self.0, k, a, b, st, c, rs, cs, load_c, bias) }
             }
         }
     };
