@@ -98,14 +98,16 @@ pub(crate) unsafe fn macro_kernel<K: MicroKernel>(
             };
             // SAFETY: (ir, jr) is inside the block.
             let c_tile = unsafe { c.ptr.add(ir * c.rs + jr * c.cs) };
-            // SAFETY (all three calls): full tiles are inside the block; the panels are
-            // readable for kc steps as established by the caller; the bias is as above.
             if mr == K::MR && nr == K::NR {
                 if st == Strides::packed(K::MR, K::NR) {
+                    // SAFETY: a full tile inside the block; both panels packed for kc steps;
+                    // the bias as above.
                     unsafe {
                         kernel.tile(kc, a_panel, b_panel, c_tile, c.rs, c.cs, c.load_c, bias)
                     };
                 } else {
+                    // SAFETY: a full tile inside the block; each panel packed or readable in
+                    // place for kc steps with strides `st` (caller's contract).
                     unsafe {
                         kernel.tile_direct(
                             kc, a_panel, b_panel, st, c_tile, c.rs, c.cs, c.load_c, bias,
@@ -113,6 +115,8 @@ pub(crate) unsafe fn macro_kernel<K: MicroKernel>(
                     };
                 }
             } else {
+                // SAFETY: the valid corner of a partial tile, inside the block; panels as
+                // above (partial panels are always packed).
                 unsafe { edge_tile(kernel, kc, a_panel, b_panel, st, c_tile, c, bias, mr, nr) };
             }
         }
