@@ -6,22 +6,30 @@ use core::ops::{Add, AddAssign, Mul, Sub};
 pub(crate) use sealed::Sealed;
 
 mod sealed {
-    use crate::gemm::dispatch::{gemm_fn_f32, gemm_fn_f64, Isa};
-    use crate::gemm::GemmFn;
+    use crate::gemm::dispatch::{gemm_fn_f32, gemm_fn_f64, pack_fn_f32, pack_fn_f64, Isa};
+    use crate::gemm::{GemmFn, PackFn};
 
     /// Seals [`super::Element`] and ties each type to its kernel table.
     pub trait Sealed: Sized {
         /// The GEMM engine compiled for this type and `isa`.
         fn gemm_fn(isa: Isa) -> GemmFn<Self>;
+        /// The whole-B packing routine matching `gemm_fn(isa)`, if that engine packs.
+        fn pack_fn(isa: Isa) -> Option<PackFn<Self>>;
     }
     impl Sealed for f32 {
         fn gemm_fn(isa: Isa) -> GemmFn<Self> {
             gemm_fn_f32(isa)
         }
+        fn pack_fn(isa: Isa) -> Option<PackFn<Self>> {
+            pack_fn_f32(isa)
+        }
     }
     impl Sealed for f64 {
         fn gemm_fn(isa: Isa) -> GemmFn<Self> {
             gemm_fn_f64(isa)
+        }
+        fn pack_fn(isa: Isa) -> Option<PackFn<Self>> {
+            pack_fn_f64(isa)
         }
     }
 }

@@ -151,6 +151,7 @@ pub fn matmul<T: Element>(
         accum,
         bias: None,
         b_sums: None,
+        b_packed: None,
         par,
     });
     Ok(())

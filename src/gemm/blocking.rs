@@ -58,6 +58,7 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
         && args.bias.is_none()
         && args.b_sums.is_none()
     {
+        // (A pre-packed B is not needed: B becomes A and is read in place.)
         let GemmArgs {
             a,
             b,
@@ -75,6 +76,7 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
                 accum,
                 bias: None,
                 b_sums: None,
+                b_packed: None,
                 par,
             },
         );
@@ -87,9 +89,14 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
         accum,
         bias,
         b_sums,
+        b_packed,
         par,
     } = args;
     let k = a.cols();
+    // A pre-packed B is used only if it is exactly what this kernel would pack.
+    let b_packed = b_packed
+        .filter(|p| p.len() == k * n.next_multiple_of(K::NR) && b_sums.is_none())
+        .map(<[K::T]>::as_ptr);
     debug_assert!(m > 0 && n > 0 && k > 0);
     let work = m.saturating_mul(n).saturating_mul(k);
     let threads = if work >= PAR_THRESHOLD {
@@ -98,7 +105,8 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
         1
     };
 
-    let direct_b = m <= DIRECT_B_MAX_M && b.col_stride() == 1 && b_sums.is_none();
+    let direct_b =
+        m <= DIRECT_B_MAX_M && b.col_stride() == 1 && b_sums.is_none() && b_packed.is_none();
     let direct_a = n <= DIRECT_A_MAX_N;
     let kc = balanced_block(k, K::KC, 1);
     let nc = balanced_block(n, K::NC, K::NR);
@@ -125,7 +133,12 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
         } else {
             sums_out
         };
-        with_buffer::<K::T, _>(&B_BUF, kc * nc.next_multiple_of(K::NR), |b_buf| {
+        let b_buf_len = if b_packed.is_some() {
+            0
+        } else {
+            kc * nc.next_multiple_of(K::NR)
+        };
+        with_buffer::<K::T, _>(&B_BUF, b_buf_len, |b_buf| {
             // loop 5: NC-column blocks of B and C
             for jc in (0..n).step_by(nc) {
                 let ncur = nc.min(n - jc);
@@ -141,7 +154,11 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
                         ptr: unsafe { sums_ptr.add(jc) },
                         first: pc == 0,
                     });
-                    let to_pack = panels - first_packed;
+                    let to_pack = if b_packed.is_some() {
+                        0
+                    } else {
+                        panels - first_packed
+                    };
                     let pack_tasks = if threads > 1 { threads.min(to_pack) } else { 1 };
                     let per_task = to_pack.div_ceil(pack_tasks.max(1));
                     let pack_shared = Disjoint::new((b_buf, sums));
@@ -154,7 +171,13 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
                         unsafe { pack_b(b_block, b_buf, K::NR, lo..hi, sums) };
                     });
                     let b_op = Operand {
-                        packed: b_buf.cast_const(),
+                        packed: match b_packed {
+                            // SAFETY: the pre-packed B holds k * round_up(n, NR) elements
+                            // (checked above) in `pack_b_whole`'s layout, where this block
+                            // starts at k * jc + pc * round_up(ncur, NR).
+                            Some(p) => unsafe { p.add(k * jc + pc * ncur.next_multiple_of(K::NR)) },
+                            None => b_buf.cast_const(),
+                        },
                         direct: direct_b.then(|| {
                             direct(b_block, b_block.col_stride(), 1, b_block.row_stride())
                         }),
@@ -266,4 +289,78 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
             }
         }
     });
+}
+
+/// Packs all of `b` (`k × n`) in the layout [`gemm_loop`] reads: the block at depth `pc` of
+/// the `NC`-column block at `jc` starts at `k * jc + pc * round_up(ncur, NR)`.
+pub(crate) fn pack_b_whole<K: MicroKernel>(b: MatRef<'_, K::T>, out: &mut Vec<K::T>) {
+    let (k, n) = b.shape();
+    out.clear();
+    out.resize(
+        k * n.next_multiple_of(K::NR),
+        <K::T as crate::Element>::ZERO,
+    );
+    if k == 0 || n == 0 {
+        return;
+    }
+    let kc = balanced_block(k, K::KC, 1);
+    let nc = balanced_block(n, K::NC, K::NR);
+    for jc in (0..n).step_by(nc) {
+        let ncur = nc.min(n - jc);
+        for pc in (0..k).step_by(kc) {
+            let kcur = kc.min(k - pc);
+            let start = k * jc + pc * ncur.next_multiple_of(K::NR);
+            // SAFETY: this block needs kcur * round_up(ncur, NR) elements from `start`, which
+            // ends at k * jc + (pc + kcur) * round_up(ncur, NR) ≤ k * round_up(n, NR).
+            unsafe {
+                pack_b(
+                    b.block(pc, jc, kcur, ncur),
+                    out.as_mut_ptr().add(start),
+                    K::NR,
+                    0..ncur.div_ceil(K::NR),
+                    None,
+                )
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gemm::kernels::scalar::ScalarF64;
+    use crate::view::MatMut;
+    use crate::Parallelism;
+
+    /// The loop nest reads a pre-packed B when given one: pack W, then pass a different B
+    /// view alongside it; the product must be the packed one's.
+    #[test]
+    fn pre_packed_b_is_used() {
+        let (m, k, n) = (40, 300, 37);
+        let a: Vec<f64> = (0..m * k).map(|i| (i % 7) as f64 - 3.0).collect();
+        let w: Vec<f64> = (0..k * n).map(|i| (i % 5) as f64 - 2.0).collect();
+        let other = vec![0.0f64; k * n];
+        let mut packed = Vec::new();
+        pack_b_whole::<ScalarF64>(MatRef::new(&w, k, n).unwrap(), &mut packed);
+        let mut c = vec![0.0f64; m * n];
+        gemm_loop(
+            ScalarF64::new(),
+            GemmArgs {
+                a: MatRef::new(&a, m, k).unwrap(),
+                b: MatRef::new(&other, k, n).unwrap(),
+                c: MatMut::new(&mut c, m, n).unwrap(),
+                accum: Accum::Overwrite,
+                bias: None,
+                b_sums: None,
+                b_packed: Some(&packed),
+                par: Parallelism::Sequential,
+            },
+        );
+        for i in 0..m {
+            for j in 0..n {
+                let want: f64 = (0..k).map(|p| a[i * k + p] * w[p * n + j]).sum();
+                assert_eq!(c[i * n + j], want, "({i}, {j})");
+            }
+        }
+    }
 }

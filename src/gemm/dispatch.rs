@@ -3,13 +3,13 @@
 
 use std::sync::OnceLock;
 
-use crate::gemm::blocking::gemm_loop;
+use crate::gemm::blocking::{gemm_loop, pack_b_whole};
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 use crate::gemm::kernels::avx2::{Avx2, Avx2F32x6x16, Avx2F64x6x8};
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 use crate::gemm::kernels::avx512::{Avx512, Avx512F32x12x32, Avx512F64x12x16};
 use crate::gemm::kernels::scalar::{ScalarF32, ScalarF64};
-use crate::gemm::{fallback, GemmFn};
+use crate::gemm::{fallback, GemmFn, PackFn};
 
 /// The engine a call runs on.
 ///
@@ -132,5 +132,34 @@ pub(crate) fn gemm_fn_f64(isa: Isa) -> GemmFn<f64> {
         },
         #[allow(unreachable_patterns)]
         _ => fallback::gemm_f64,
+    }
+}
+
+/// The whole-B packing routine for the f32 engine of `isa` (`None` for the fallback, which
+/// does its own packing).
+pub(crate) fn pack_fn_f32(isa: Isa) -> Option<PackFn<f32>> {
+    match isa {
+        Isa::Fallback => None,
+        Isa::Portable => Some(pack_b_whole::<ScalarF32>),
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        Isa::Avx2 => Some(pack_b_whole::<Avx2F32x6x16>),
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        Isa::Avx512 => Some(pack_b_whole::<Avx512F32x12x32>),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+/// The whole-B packing routine for the f64 engine of `isa`.
+pub(crate) fn pack_fn_f64(isa: Isa) -> Option<PackFn<f64>> {
+    match isa {
+        Isa::Fallback => None,
+        Isa::Portable => Some(pack_b_whole::<ScalarF64>),
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        Isa::Avx2 => Some(pack_b_whole::<Avx2F64x6x8>),
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        Isa::Avx512 => Some(pack_b_whole::<Avx512F64x12x16>),
+        #[allow(unreachable_patterns)]
+        _ => None,
     }
 }

@@ -28,8 +28,15 @@ pub struct GemmArgs<'a, T> {
     /// With `Some((sums, accum))`, also `sums[j] (=|+=) Σ_p b[p, j]`, summed in order of `p`
     /// while B is packed (`n` elements): the bias gradient fused into `dW = xᵀ·dy`.
     pub(crate) b_sums: Option<(&'a mut [T], Accum)>,
+    /// `b` already packed by this engine's [`PackFn`] (see `linear::PackedWeights`); the loop
+    /// nest then reads its panels instead of packing. Ignored if its length does not fit.
+    pub(crate) b_packed: Option<&'a [T]>,
     pub(crate) par: Parallelism,
 }
+
+/// Packs a whole `k × n` B ahead of time in the layout the engine's loop nest reads
+/// (`out` is cleared and refilled).
+pub type PackFn<T> = fn(MatRef<'_, T>, &mut Vec<T>);
 
 /// `out[j] (=|+=) Σ_i b[i, j]` for a `rows × n` view, rows summed in order from row 0.
 ///
@@ -60,6 +67,15 @@ pub(crate) fn column_sums<T: Element>(b: MatRef<'_, T>, out: &mut [T], accum: Ac
 /// A GEMM engine compiled for one element type and instruction set.
 pub type GemmFn<T> = fn(GemmArgs<'_, T>);
 
+/// Packs all of `b` for [`GemmArgs::b_packed`] on the engine chosen for this machine (leaves
+/// `out` empty where the engine does its own packing).
+pub(crate) fn pack_whole<T: Element>(b: MatRef<'_, T>, out: &mut Vec<T>) {
+    match <T as crate::element::Sealed>::pack_fn(dispatch::isa()) {
+        Some(pack) => pack(b, out),
+        None => out.clear(),
+    }
+}
+
 /// Runs a validated GEMM on the engine chosen for this machine.
 ///
 /// Callers guarantee `a.rows() == c.rows()`, `a.cols() == b.rows()`, `b.cols() == c.cols()`
@@ -68,6 +84,9 @@ pub(crate) fn gemm<T: Element>(mut args: GemmArgs<'_, T>) {
     let (m, k) = args.a.shape();
     let n = args.b.cols();
     let isa = dispatch::isa();
+    if isa == dispatch::Isa::Fallback {
+        args.b_packed = None;
+    }
     if m == 0 || k == 0 || isa == dispatch::Isa::Fallback {
         // No packing of B will see every element: sum the columns in a pass of their own.
         if let Some((sums, accum)) = args.b_sums.take() {

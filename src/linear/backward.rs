@@ -84,6 +84,7 @@ pub fn grad_input<T: Element>(
         accum,
         bias: None,
         b_sums: None,
+        b_packed: None,
         par,
     });
     Ok(())
@@ -154,6 +155,7 @@ fn weight_and_bias<T: Element>(
         accum: dw_accum,
         bias: None,
         b_sums: db,
+        b_packed: None,
         par,
     });
 }
@@ -267,6 +269,7 @@ pub fn backward<T: Element>(
             accum,
             bias: None,
             b_sums: None,
+            b_packed: None,
             par,
         });
     }

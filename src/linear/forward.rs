@@ -100,6 +100,7 @@ fn forward_impl<T: Element>(
         accum,
         bias,
         b_sums: None,
+        b_packed: None,
         par,
     });
     Ok(())

@@ -10,9 +10,11 @@
 
 mod backward;
 mod forward;
+mod packed;
 
 pub use backward::{backward, grad_bias, grad_input, grad_weight, Grads};
 pub use forward::{forward, forward_accum};
+pub use packed::{forward_packed, grad_input_packed, PackedWeights};
 
 use crate::error::ShapeError;
 
