@@ -228,8 +228,8 @@ fn zero_in_features_gives_bias() {
             )
             .unwrap();
             for i in 0..batch {
-                for j in 0..outf {
-                    assert_eq!(y.get(i, j), bias[j], "({i}, {j}) of {batch}x{outf} {ly:?}");
+                for (j, &b) in bias.iter().enumerate() {
+                    assert_eq!(y.get(i, j), b, "({i}, {j}) of {batch}x{outf} {ly:?}");
                 }
             }
             y.check_padding(&ly);
