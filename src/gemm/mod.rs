@@ -11,6 +11,7 @@ pub(crate) mod pack;
 pub(crate) mod workspace;
 
 use crate::element::Element;
+use crate::parallel::{for_each_index, Disjoint};
 use crate::view::{MatMut, MatRef};
 use crate::{Accum, Parallelism};
 
@@ -87,7 +88,8 @@ pub(crate) fn gemm<T: Element>(mut args: GemmArgs<'_, T>) {
     if isa == dispatch::Isa::Fallback {
         args.b_packed = None;
     }
-    if m == 0 || k == 0 || isa == dispatch::Isa::Fallback {
+    let split = isa != dispatch::Isa::Fallback && splits_depth(m, n, k);
+    if m == 0 || k == 0 || split || isa == dispatch::Isa::Fallback {
         // No packing of B will see every element: sum the columns in a pass of their own.
         if let Some((sums, accum)) = args.b_sums.take() {
             column_sums(args.b, sums, accum);
@@ -110,5 +112,74 @@ pub(crate) fn gemm<T: Element>(mut args: GemmArgs<'_, T>) {
         });
         return;
     }
-    (<T as crate::element::Sealed>::gemm_fn(isa))(args);
+    let engine = <T as crate::element::Sealed>::gemm_fn(isa);
+    if split {
+        depth_split(engine, args);
+    } else {
+        engine(args);
+    }
+}
+
+/// Rows of the depth (batch) dimension per chunk when a product is split along it.
+const DEPTH_CHUNK: usize = 1024;
+
+/// Outputs up to this many elements are too few to feed threads by splitting C.
+const DEPTH_SPLIT_MAX_MN: usize = 64 * 64;
+
+/// Whether a product is split along its depth: a small output (e.g. `dW` of a narrow layer)
+/// over a long reduction (a large batch). The decision depends on the shape alone, never on
+/// the thread count, so the result's bits do not either.
+fn splits_depth(m: usize, n: usize, k: usize) -> bool {
+    m.saturating_mul(n) <= DEPTH_SPLIT_MAX_MN && k >= 4 * DEPTH_CHUNK
+}
+
+/// Computes `C = Σ_q A_q·B_q (+ bias) (+ C)` over fixed chunks `q` of the depth, the partial
+/// products in parallel and their sum in chunk order.
+fn depth_split<T: Element>(engine: GemmFn<T>, args: GemmArgs<'_, T>) {
+    let GemmArgs {
+        a,
+        b,
+        mut c,
+        accum,
+        bias,
+        par,
+        ..
+    } = args;
+    let (m, k) = a.shape();
+    let n = b.cols();
+    let chunks = k.div_ceil(DEPTH_CHUNK);
+    let mn = m * n;
+    workspace::with_buffer::<T, _>(&workspace::P_BUF, chunks * mn, |partials| {
+        let shared = Disjoint::new(partials);
+        for_each_index(par.threads(), chunks, |q| {
+            let p0 = q * DEPTH_CHUNK;
+            let len = DEPTH_CHUNK.min(k - p0);
+            // SAFETY: chunk q owns elements q*mn .. (q+1)*mn of the buffer (chunks * mn
+            // elements), laid out as a contiguous m × n matrix that only this task touches.
+            let out = unsafe { MatMut::from_raw_parts(shared.get().add(q * mn), m, n, n, 1) };
+            engine(GemmArgs {
+                a: a.block(0, p0, m, len),
+                b: b.block(p0, 0, len, n),
+                c: out,
+                accum: Accum::Overwrite,
+                bias: None,
+                b_sums: None,
+                b_packed: None,
+                par: Parallelism::Sequential,
+            });
+        });
+        let partials = shared.get();
+        c.for_each_mut(|i, j, v| {
+            // SAFETY: every chunk wrote its m × n partial product above.
+            let mut out = unsafe { *partials.add(i * n + j) };
+            for q in 1..chunks {
+                // SAFETY: as above.
+                out += unsafe { *partials.add(q * mn + i * n + j) };
+            }
+            if let Some(bias) = bias {
+                out += bias[j];
+            }
+            *v = if accum == Accum::Add { *v + out } else { out };
+        });
+    });
 }

@@ -19,6 +19,8 @@ thread_local! {
     pub(crate) static B_BUF: Cell<Vec<Chunk>> = const { Cell::new(Vec::new()) };
     /// Column sums of B that are to be added to the caller's (see `GemmArgs::b_sums`).
     pub(crate) static S_BUF: Cell<Vec<Chunk>> = const { Cell::new(Vec::new()) };
+    /// Partial products of a product split along its depth.
+    pub(crate) static P_BUF: Cell<Vec<Chunk>> = const { Cell::new(Vec::new()) };
 }
 
 /// Runs `f` with a 64-byte aligned buffer of at least `elems` elements of `T`.
