@@ -44,6 +44,18 @@ pub(crate) fn for_each_index(threads: usize, n: usize, f: impl Fn(usize) + Sync 
     (0..n).for_each(f);
 }
 
+/// Runs `a` and `b`, side by side on the current rayon pool when `threads > 1`.
+pub(crate) fn join(threads: usize, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+    #[cfg(feature = "rayon")]
+    if threads > 1 {
+        rayon::join(a, b);
+        return;
+    }
+    let _ = threads;
+    a();
+    b();
+}
+
 /// A value holding raw pointers (packed panels, a C block) that may cross threads.
 ///
 /// Invariant, upheld by every user: the memory behind the pointers outlives the parallel

@@ -253,25 +253,35 @@ pub fn backward<T: Element>(
         check_len(OP, "db", out_features, db.len())?;
     }
 
-    match dw {
+    // dW (with db) and dx share only read-only inputs: with threads, run them side by side.
+    let weight_side = move || match dw {
         Some((dw, dw_accum)) => weight_and_bias(x, dy, dw, db, dw_accum, par),
         None => {
             if let Some((db, accum)) = db {
                 column_sums(dy, db, accum);
             }
         }
-    }
-    if let Some((dx, accum)) = dx {
-        gemm(GemmArgs {
-            a: dy,
-            b: w.t(),
-            c: dx,
-            accum,
-            bias: None,
-            b_sums: None,
-            b_packed: None,
-            par,
-        });
-    }
+    };
+    let input_side = move || {
+        if let Some((dx, accum)) = dx {
+            gemm(GemmArgs {
+                a: dy,
+                b: w.t(),
+                c: dx,
+                accum,
+                bias: None,
+                b_sums: None,
+                b_packed: None,
+                par,
+            });
+        }
+    };
+    let work = batch.saturating_mul(in_features).saturating_mul(out_features);
+    let threads = if work >= crate::gemm::blocking::PAR_THRESHOLD {
+        par.threads()
+    } else {
+        1
+    };
+    crate::parallel::join(threads, weight_side, input_side);
     Ok(())
 }
