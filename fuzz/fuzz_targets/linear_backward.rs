@@ -4,7 +4,8 @@
 //! Oracle: no panic; consistent shapes give `Ok` and `dx = dy·Wᵀ`, `dW = xᵀ·dy`,
 //! `db = Σ_rows dy` match an f64 reference within a tolerance that grows with the length of the
 //! sum (checked for finite inputs), gaps of the output buffers untouched; inconsistent shapes
-//! give `Err` with every output buffer bit-for-bit unchanged.
+//! give `Err` with every output buffer bit-for-bit unchanged. `linear::grad_input_packed` gives
+//! the same bits as `linear::grad_input`.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -155,6 +156,28 @@ fn run<T: Element>(input: &Input) {
         return;
     }
     result.expect("consistent shapes must be accepted");
+
+    // `grad_input_packed` must give the same bits as `grad_input` on the same W.
+    if let (Some(d0), Some(o)) = (&dx0, input.dx) {
+        let packed = linear::PackedWeights::new(w_view).expect("any W view can be packed");
+        let (mut plain, mut with_packed) = (d0.clone(), d0.clone());
+        let par = parallelism(input.parallel);
+        linear::grad_input(
+            dy_view,
+            w_view,
+            plain.view_mut().expect("accepted"),
+            accum(o.add),
+            par,
+        )
+        .expect("consistent shapes must be accepted by grad_input");
+        let dx_view = with_packed.view_mut().expect("accepted");
+        linear::grad_input_packed(dy_view, &packed, dx_view, accum(o.add), par)
+            .expect("consistent shapes must be accepted by grad_input_packed");
+        assert!(
+            plain.bits() == with_packed.bits(),
+            "grad_input_packed differs from grad_input for batch {batch}, {in_f} -> {out_f}"
+        );
+    }
 
     if let (Some(d), Some(d0), Some(b), Some(o)) = (&dx, &dx0, &dx_bits, input.dx) {
         assert_gaps_unchanged("dx", d, b);

@@ -1,9 +1,12 @@
 //! `lingrad::linear::forward_accum` (`y = x·W + bias`, or `y += …`) on small arbitrary shapes,
 //! layouts and values, with and without a bias.
 //!
+//! `linear::forward_packed` runs on the same operands with W packed ahead of time.
+//!
 //! Oracle: no panic; consistent shapes give `Ok` and `y` matches an f64 reference within a
 //! tolerance that grows with `in_features` (checked for finite inputs), gaps of `y`'s buffer
-//! untouched; inconsistent shapes give `Err` with `y`'s buffer bit-for-bit unchanged.
+//! untouched; inconsistent shapes give `Err` with `y`'s buffer bit-for-bit unchanged. With
+//! `Accum::Overwrite`, `forward_packed` gives the same bits as `forward`.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -93,15 +96,37 @@ fn run<T: Element>(input: &Input) {
         accum(input.add),
         parallelism(input.parallel),
     );
+    // The same product with W packed ahead of time: the same verdict, and with
+    // `Accum::Overwrite` the same bits.
+    let packed = linear::PackedWeights::new(w_view).expect("any W view can be packed");
+    let mut y_packed = initial.clone();
+    let packed_result = linear::forward_packed(
+        x_view,
+        &packed,
+        bias.as_deref(),
+        y_packed.view_mut().expect("accepted above"),
+        parallelism(input.parallel),
+    );
     if !valid {
         let _ = result
             .expect_err("mismatched shapes must be rejected")
             .to_string();
+        let _ = packed_result
+            .expect_err("mismatched shapes must be rejected by forward_packed")
+            .to_string();
         assert_unchanged("y", &before, &y.bits());
+        assert_unchanged("y (forward_packed)", &before, &y_packed.bits());
         return;
     }
     result.expect("consistent shapes must be accepted");
+    packed_result.expect("consistent shapes must be accepted by forward_packed");
     assert_gaps_unchanged("y", &y, &before);
+    if !input.add {
+        assert!(
+            y.bits() == y_packed.bits(),
+            "forward_packed differs from forward for batch {batch}, {in_f} -> {out_f}"
+        );
+    }
     for i in 0..batch {
         for j in 0..out_f {
             let y0 = input.add.then(|| initial.at(i, j));

@@ -3,8 +3,9 @@
 //!
 //! Oracle: no panic; when the shapes agree the call returns `Ok` and every element of `c` matches
 //! an f64 reference within a tolerance that grows with `k` (checked when the inputs are finite),
-//! and no gap of `c`'s buffer is written; when they disagree it returns `Err` and `c`'s buffer is
-//! bit-for-bit unchanged.
+//! no gap of `c`'s buffer is written, and `Parallelism::Sequential` and `Parallelism::Current`
+//! give the same bits; when they disagree it returns `Err` and `c`'s buffer is bit-for-bit
+//! unchanged.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -87,6 +88,21 @@ fn run<T: Element>(input: &Input) {
     }
     result.expect("consistent shapes must be accepted");
     assert_gaps_unchanged("c", &c, &before);
+
+    // The other parallelism mode must give the same bits.
+    let mut other = initial.clone();
+    matmul(
+        a_view,
+        b_view,
+        other.view_mut().expect("accepted above"),
+        accum(add),
+        parallelism(!input.parallel),
+    )
+    .expect("consistent shapes must be accepted");
+    assert!(
+        other.bits() == c.bits(),
+        "Sequential and Current differ for {m}x{k} · {k}x{n}"
+    );
     for i in 0..m {
         for j in 0..n {
             let c0 = add.then(|| initial.at(i, j));
