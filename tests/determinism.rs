@@ -14,14 +14,12 @@ const THREADS: [usize; 5] = [1, 2, 3, 4, 7];
 
 /// (m, n, k) for matmul; (batch, in_features, out_features) for the linear routines. Every
 /// product is at or above the parallel threshold except the one just below it.
-const SHAPES: [(usize, usize, usize); 10] = [
-    (300, 200, 150), // many row blocks
+const SHAPES: [(usize, usize, usize); 8] = [
+    (300, 130, 64),  // many row blocks, several MC blocks
     (1, 1031, 1033), // one row: column panels split
     (5, 470, 460),
     (13, 300, 300),
-    (97, 211, 67), // odd everything
-    (130, 129, 65),
-    (257, 33, 129),
+    (97, 211, 67),  // odd everything
     (128, 128, 64), // exactly the threshold
     (127, 128, 64), // just below it: sequential either way
     (40, 5, 5300),  // deep and narrow
@@ -44,12 +42,14 @@ fn same_bits_everywhere<R: PartialEq + std::fmt::Debug + Send>(
             .unwrap();
         let par = pool.install(|| f(Parallelism::Current));
         assert!(par == seq, "{what}: {t} threads differ from Sequential");
-        // Sequential inside a pool stays on the calling thread and agrees too.
-        let seq_in_pool = pool.install(|| f(Parallelism::Sequential));
-        assert!(
-            seq_in_pool == seq,
-            "{what}: Sequential inside a {t}-thread pool differs"
-        );
+        if t == 7 {
+            // Sequential inside a pool stays on the calling thread and agrees too.
+            let seq_in_pool = pool.install(|| f(Parallelism::Sequential));
+            assert!(
+                seq_in_pool == seq,
+                "{what}: Sequential inside a {t}-thread pool differs"
+            );
+        }
     }
     seq
 }
