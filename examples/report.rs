@@ -372,6 +372,23 @@ fn markdown(
     let over_peak = cells
         .iter()
         .any(|c| fma::best(peaks, c.dtype, c.threads).is_some_and(|p| c.gflops > 1.02 * p));
+    let crowded = o.dtypes.iter().any(|&d| {
+        o.threads.iter().any(|&t| {
+            let (one, many) = (fma::best(peaks, d, 1), fma::best(peaks, d, t));
+            t > 1
+                && one
+                    .zip(many)
+                    .is_some_and(|(one, many)| many < 0.75 * t as f64 * one)
+        })
+    });
+    if crowded {
+        let _ = writeln!(
+            s,
+            "**Note:** the multi-thread peak is well below threads × the 1-thread peak: other \
+             work was using the cores, so multi-thread figures and percentages understate this \
+             machine.\n"
+        );
+    }
     if over_peak {
         let _ = writeln!(
             s,
