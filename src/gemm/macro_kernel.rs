@@ -6,7 +6,6 @@
 //! never reads past an operand. The arithmetic of a tile does not depend on where its panels
 //! come from.
 
-use crate::element::Element;
 use crate::gemm::kernel::{MicroKernel, Strides};
 
 /// Largest `MR * NR` of any registered kernel.
@@ -143,8 +142,9 @@ unsafe fn edge_tile<K: MicroKernel>(
     mr: usize,
     nr: usize,
 ) {
-    let mut scratch = [<K::T as Element>::ZERO; MAX_TILE];
-    let s = scratch.as_mut_ptr();
+    // Uninitialised: the kernel writes all MR × NR elements (load_c = false) before any read.
+    let mut scratch = [core::mem::MaybeUninit::<K::T>::uninit(); MAX_TILE];
+    let s = scratch.as_mut_ptr().cast::<K::T>();
     // SAFETY: the scratch tile holds MR * NR ≤ MAX_TILE elements with strides (NR, 1); the
     // panels are the caller's.
     unsafe {
@@ -162,7 +162,8 @@ unsafe fn edge_tile<K: MicroKernel>(
     };
     for i in 0..mr {
         for j in 0..nr {
-            let mut out = scratch[i * K::NR + j];
+            // SAFETY: written by the kernel above (i < MR, j < NR).
+            let mut out = unsafe { scratch[i * K::NR + j].assume_init() };
             if !bias.is_null() {
                 // SAFETY: j < nr and a non-null bias holds nr elements.
                 out += unsafe { *bias.add(j) };

@@ -52,6 +52,17 @@ unsafe fn pack_panel<T: Element>(
                 core::ptr::copy_nonoverlapping(src.add(p * step), panel.add(p * lanes), lanes)
             };
         }
+    } else if width == lanes && step == 1 {
+        // Each lane is contiguous along k (a transposed operand such as Wᵀ): read one lane at
+        // a time in order and scatter it into the (L1-resident) panel, rather than gathering
+        // every step from `lanes` far-apart streams.
+        for l in 0..lanes {
+            for p in 0..kc {
+                // SAFETY: lane l < width of step p is readable; the destination is inside the
+                // panel.
+                unsafe { *panel.add(p * lanes + l) = *src.add(p + l * lane_stride) };
+            }
+        }
     } else if width == lanes {
         for p in 0..kc {
             for l in 0..lanes {

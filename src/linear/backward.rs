@@ -276,7 +276,9 @@ pub fn backward<T: Element>(
             });
         }
     };
-    let work = batch.saturating_mul(in_features).saturating_mul(out_features);
+    let work = batch
+        .saturating_mul(in_features)
+        .saturating_mul(out_features);
     let threads = if work >= crate::gemm::blocking::PAR_THRESHOLD {
         par.threads()
     } else {
