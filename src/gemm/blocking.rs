@@ -24,8 +24,19 @@ pub(crate) const PAR_THRESHOLD: usize = 128 * 128 * 64;
 /// would be reused too few times to repay the copy.
 const DIRECT_B_MAX_M: usize = 24;
 
+/// Up to this many rows, B is still read in place when it is small enough to stay in cache
+/// across the row blocks (at most `DIRECT_SMALL_B_ELEMS` elements).
+const DIRECT_SMALL_B_MAX_M: usize = 64;
+const DIRECT_SMALL_B_ELEMS: usize = 1 << 20;
+
+/// Whether a `k × n` B multiplied by `m` rows is read in place (if its layout allows).
+fn b_in_place(m: usize, k: usize, n: usize) -> bool {
+    m <= DIRECT_B_MAX_M
+        || (m <= DIRECT_SMALL_B_MAX_M && k.saturating_mul(n) <= DIRECT_SMALL_B_ELEMS)
+}
+
 /// Up to this many columns of C, A is read in place rather than packed.
-const DIRECT_A_MAX_N: usize = 32;
+const DIRECT_A_MAX_N: usize = 64;
 
 /// Splits `len` into the fewest blocks of at most `max`, of equal size rounded up to `align`.
 fn balanced_block(len: usize, max: usize, align: usize) -> usize {
@@ -53,7 +64,7 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
     // large operand is read in place as A and the small one packed as B. The products and
     // their order are unchanged, so are the bits.
     if m < n
-        && m <= DIRECT_B_MAX_M
+        && b_in_place(m, args.a.cols(), n)
         && args.b.col_stride() != 1
         && args.bias.is_none()
         && args.b_sums.is_none()
@@ -106,7 +117,7 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
     };
 
     let direct_b =
-        m <= DIRECT_B_MAX_M && b.col_stride() == 1 && b_sums.is_none() && b_packed.is_none();
+        b_in_place(m, k, n) && b.col_stride() == 1 && b_sums.is_none() && b_packed.is_none();
     let direct_a = n <= DIRECT_A_MAX_N;
     let kc = balanced_block(k, K::KC, 1);
     let nc = balanced_block(n, K::NC, K::NR);
