@@ -190,6 +190,9 @@ fn grad_weight_is_deterministic() {
         (1031usize, 1usize, 1033usize),
         (460, 5, 470),
         (300, 13, 300),
+        // Long reductions over the batch with a small output (more than 1024 rows).
+        (3001, 20, 30),
+        (2049, 7, 77),
     ];
     for &shape in SHAPES.iter().chain(&extra) {
         grad_weight_case::<f32>(&mut rng, shape);
@@ -240,7 +243,7 @@ fn backward_case<T: Float>(rng: &mut Rng, shape: (usize, usize, usize)) {
 #[test]
 fn backward_is_deterministic() {
     let mut rng = Rng::new(0xD5);
-    for &shape in &SHAPES {
+    for &shape in SHAPES.iter().chain(&[(3001, 20, 30)]) {
         backward_case::<f32>(&mut rng, shape);
         backward_case::<f64>(&mut rng, shape);
     }
