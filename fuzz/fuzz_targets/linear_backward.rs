@@ -106,7 +106,7 @@ fn run<T: Element>(input: &Input) {
     let mut db: Option<Vec<T>> = input.db.map(|o| {
         let nan_fill = !o.add && input.nan_outputs;
         (0..perturb(out_f, o.cols))
-            .map(|_| if nan_fill { nan } else { values.next() })
+            .map(|_| if nan_fill { nan } else { values.next_value() })
             .collect()
     });
     let valid = w.rows() == in_f

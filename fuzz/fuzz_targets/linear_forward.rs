@@ -62,9 +62,11 @@ fn run<T: Element>(input: &Input) {
         &mut values,
         nan,
     );
-    let bias: Option<Vec<T>> = input
-        .bias
-        .map(|d| (0..perturb(out_f, d)).map(|_| values.next()).collect());
+    let bias: Option<Vec<T>> = input.bias.map(|d| {
+        (0..perturb(out_f, d))
+            .map(|_| values.next_value())
+            .collect()
+    });
     let mut y = Operand::<T>::new(
         perturb(batch, input.y_rows),
         perturb(out_f, input.y_cols),

@@ -64,7 +64,7 @@ impl ValueStream {
     }
 
     /// The next value.
-    pub fn next<T: Element>(&mut self) -> T {
+    pub fn next_value<T: Element>(&mut self) -> T {
         let v = match &self.values {
             Values::Small { .. } => ((self.next_u64() % 17) as f64 - 8.0) / 4.0,
             Values::Uniform { .. } => (self.next_u64() >> 11) as f64 / (1u64 << 52) as f64 - 1.0,
@@ -129,7 +129,7 @@ impl<T: Element> Operand<T> {
         for i in 0..rows {
             for j in 0..cols {
                 let idx = op.index(i, j);
-                op.data[idx] = values.next();
+                op.data[idx] = values.next_value();
             }
         }
         op
