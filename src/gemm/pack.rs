@@ -57,7 +57,8 @@ unsafe fn pack_panel<T: Element>(
         // a time in order and scatter it into the (L1-resident) panel, rather than gathering
         // every step from `lanes` far-apart streams.
         #[cfg(target_arch = "x86_64")]
-        let done = core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>() && lanes % 4 == 0;
+        let done = core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>()
+            && lanes.is_multiple_of(4);
         #[cfg(not(target_arch = "x86_64"))]
         let done = false;
         #[cfg(target_arch = "x86_64")]
@@ -145,9 +146,9 @@ unsafe fn transpose_panel_f32(
     use core::arch::x86_64::*;
     let full = kc - kc % 4;
     for l0 in (0..lanes).step_by(4) {
-        // SAFETY (whole block): rows l0..l0 + 4 are lanes of this panel, read at steps
-        // p0..p0 + 4 < kc; each store writes steps p0..p0 + 4, lanes l0..l0 + 4, inside the
-        // panel. SSE is part of the x86-64 baseline.
+        // SAFETY: rows l0..l0 + 4 are lanes of this panel, read at steps p0..p0 + 4 < kc;
+        // each store writes steps p0..p0 + 4, lanes l0..l0 + 4, inside the panel. SSE is
+        // part of the x86-64 baseline.
         unsafe {
             let row = |i: usize| src.add((l0 + i) * lane_stride);
             for p0 in (0..full).step_by(4) {
