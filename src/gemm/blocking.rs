@@ -117,11 +117,12 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
     };
 
     // Rows of B a multiple of 1 KiB apart fall into a handful of L1 sets, so a micro-panel read
-    // in place would keep evicting itself: pack those.
+    // in place by several row blocks would keep evicting itself: pack those, unless a single
+    // row block reads each panel once anyway.
     let b_row_bytes = b.row_stride() * core::mem::size_of::<K::T>();
     let direct_b = b_in_place(m, k, n)
         && b.col_stride() == 1
-        && !b_row_bytes.is_multiple_of(1024)
+        && (m <= K::MR || !b_row_bytes.is_multiple_of(1024))
         && b_sums.is_none()
         && b_packed.is_none();
     let direct_a = n <= DIRECT_A_MAX_N;
