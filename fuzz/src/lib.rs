@@ -33,6 +33,21 @@ pub enum Values {
     Palette(Vec<f32>),
 }
 
+impl Values {
+    /// The same source with every palette value finite and below `bound` in magnitude:
+    /// non-finite values become 0, finite ones are reduced modulo `bound`.
+    pub fn bounded(&self, bound: f32) -> Self {
+        match self {
+            Values::Palette(p) => Values::Palette(
+                p.iter()
+                    .map(|&v| if v.is_finite() { v % bound } else { 0.0 })
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+}
+
 /// An iterator over a [`Values`] source.
 pub struct ValueStream {
     values: Values,
@@ -283,6 +298,13 @@ impl Sum {
         self.magnitude += p.abs();
     }
 
+    /// How far a `T` result computed from `terms` terms may be from this sum:
+    /// `2·(terms + 2)·ε·Σ|term|` plus a little for underflow.
+    pub fn tolerance<T: Element>(&self, terms: usize) -> f64 {
+        let n = terms as f64 + 2.0;
+        2.0 * n * epsilon::<T>() * self.magnitude + n * min_normal::<T>()
+    }
+
     /// Asserts that `got`, computed in `T` from `terms` terms, matches this sum: `got` must be
     /// within `2·(terms + 2)·ε·Σ|term|` plus a little for underflow. Does nothing when a term is
     /// not finite or the result may overflow `T`.
@@ -291,8 +313,7 @@ impl Sum {
             return;
         }
         let got = got.to_f64();
-        let tol = 2.0 * (terms as f64 + 2.0) * epsilon::<T>() * self.magnitude
-            + (terms as f64 + 2.0) * min_normal::<T>();
+        let tol = self.tolerance::<T>(terms);
         assert!(
             got.is_finite() && (got - self.value).abs() <= tol,
             "{}: got {got:e}, reference {:e}, tolerance {tol:e} over {terms} terms",
