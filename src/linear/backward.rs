@@ -77,6 +77,18 @@ pub fn grad_input<T: Element>(
     let in_features = w.rows();
     check_shape(OP, "w", (in_features, out_features), w.shape())?;
     check_shape(OP, "dx", (batch, in_features), dx.shape())?;
+    input_gradient(dy, w, dx, accum, par);
+    Ok(())
+}
+
+/// `dx (=|+=) dy·Wᵀ` on validated operands.
+fn input_gradient<T: Element>(
+    dy: MatRef<'_, T>,
+    w: MatRef<'_, T>,
+    dx: MatMut<'_, T>,
+    accum: Accum,
+    par: Parallelism,
+) {
     gemm(GemmArgs {
         a: dy,
         b: w.t(),
@@ -87,7 +99,6 @@ pub fn grad_input<T: Element>(
         b_packed: None,
         par,
     });
-    Ok(())
 }
 
 /// Computes the weight gradient `dW = xᵀ·dy` and, when `db` is given, the bias gradient
@@ -264,16 +275,7 @@ pub fn backward<T: Element>(
     };
     let input_side = move || {
         if let Some((dx, accum)) = dx {
-            gemm(GemmArgs {
-                a: dy,
-                b: w.t(),
-                c: dx,
-                accum,
-                bias: None,
-                b_sums: None,
-                b_packed: None,
-                par,
-            });
+            input_gradient(dy, w, dx, accum, par);
         }
     };
     let work = batch
