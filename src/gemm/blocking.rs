@@ -13,7 +13,7 @@ use crate::gemm::pack::{pack_a, pack_b, Sums};
 use crate::gemm::workspace::{with_buffer, A_BUF, B_BUF, S_BUF};
 use crate::gemm::GemmArgs;
 use crate::parallel::{for_each_index, Disjoint};
-use crate::view::MatRef;
+use crate::view::{MatMut, MatRef};
 use crate::Accum;
 
 /// Below this many multiply-adds (m·n·k) a call stays on the calling thread: a fork-join would
@@ -34,6 +34,10 @@ fn b_in_place(m: usize, k: usize, n: usize) -> bool {
     m <= DIRECT_B_MAX_M
         || (m <= DIRECT_SMALL_B_MAX_M && k.saturating_mul(n) <= DIRECT_SMALL_B_ELEMS)
 }
+
+/// Up to this many rows of C, threads split the columns of the whole product (see
+/// `gemm_loop`).
+const COLUMN_SPLIT_MAX_M: usize = 96;
 
 /// Up to this many columns of C, A is read in place rather than packed.
 const DIRECT_A_MAX_N: usize = 64;
@@ -115,6 +119,47 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
     } else {
         1
     };
+
+    // Few rows: give each thread its own slice of columns and run the whole nest on it
+    // sequentially, with one fork-join per call instead of two per depth block. Each thread
+    // packs its own B columns; the small A is packed by each.
+    let panels = n.div_ceil(K::NR);
+    if threads > 1 && m <= COLUMN_SPLIT_MAX_M && panels >= 2 && b_packed.is_none() {
+        let tasks = threads.min(panels);
+        let width = panels.div_ceil(tasks) * K::NR;
+        let (rs, cs) = (c.row_stride(), c.col_stride());
+        let shared = Disjoint::new((c.as_mut_ptr(), b_sums.map(|(s, a)| (s.as_mut_ptr(), a))));
+        for_each_index(threads, tasks, |t| {
+            let (c_ptr, sums) = shared.get();
+            let j0 = (t * width).min(n);
+            let w = width.min(n - j0);
+            if w == 0 {
+                return;
+            }
+            // SAFETY: columns j0..j0 + w of the validated C (and of the sums) belong to this
+            // task alone; the view keeps C's strides.
+            let (c_part, sums_part) = unsafe {
+                (
+                    MatMut::from_raw_parts(c_ptr.add(j0 * cs), m, w, rs, cs),
+                    sums.map(|(p, a)| (core::slice::from_raw_parts_mut(p.add(j0), w), a)),
+                )
+            };
+            gemm_loop(
+                kernel,
+                GemmArgs {
+                    a,
+                    b: b.block(0, j0, k, w),
+                    c: c_part,
+                    accum,
+                    bias: bias.map(|bias| &bias[j0..j0 + w]),
+                    b_sums: sums_part,
+                    b_packed: None,
+                    par: crate::Parallelism::Sequential,
+                },
+            );
+        });
+        return;
+    }
 
     // Rows of B a multiple of 1 KiB apart fall into a handful of L1 sets, so a micro-panel read
     // in place by several row blocks would keep evicting itself: pack those, unless a single
