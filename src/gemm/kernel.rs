@@ -114,3 +114,29 @@ impl Strides {
         }
     }
 }
+
+/// Stores one element of a tile in the contract's order: `out = acc + bias[j]` (when `bias`
+/// is non-null), then `C = C + out` when `load_c`, else `C = out`.
+///
+/// # Safety
+/// `c` is valid for writes (and reads when `load_c`); `bias` is null or readable at `j`.
+#[inline(always)]
+pub(crate) unsafe fn store_element<T: crate::Element>(
+    acc: T,
+    bias: *const T,
+    j: usize,
+    c: *mut T,
+    load_c: bool,
+) {
+    let mut out = acc;
+    if !bias.is_null() {
+        // SAFETY: a non-null bias is readable at j (caller's contract).
+        out += unsafe { *bias.add(j) };
+    }
+    if load_c {
+        // SAFETY: `load_c` permits reading C (caller's contract).
+        out = unsafe { *c } + out;
+    }
+    // SAFETY: C is writable (caller's contract).
+    unsafe { *c = out };
+}

@@ -6,7 +6,7 @@
 //! never reads past an operand. The arithmetic of a tile does not depend on where its panels
 //! come from.
 
-use crate::gemm::kernel::{MicroKernel, Strides};
+use crate::gemm::kernel::{store_element, MicroKernel, Strides};
 
 /// Largest `MR * NR` of any registered kernel.
 pub(crate) const MAX_TILE: usize = 512;
@@ -163,19 +163,10 @@ unsafe fn edge_tile<K: MicroKernel>(
     for i in 0..mr {
         for j in 0..nr {
             // SAFETY: written by the kernel above (i < MR, j < NR).
-            let mut out = unsafe { scratch[i * K::NR + j].assume_init() };
-            if !bias.is_null() {
-                // SAFETY: j < nr and a non-null bias holds nr elements.
-                out += unsafe { *bias.add(j) };
-            }
-            // SAFETY: (i, j) is inside the valid corner of the tile.
-            let cij = unsafe { c_tile.add(i * c.rs + j * c.cs) };
-            if c.load_c {
-                // SAFETY: as above; `load_c` permits reading C.
-                out = unsafe { *cij } + out;
-            }
-            // SAFETY: as above.
-            unsafe { *cij = out };
+            let acc = unsafe { scratch[i * K::NR + j].assume_init() };
+            // SAFETY: (i, j) is inside the valid corner of the tile; the bias is null or holds
+            // nr elements.
+            unsafe { store_element(acc, bias, j, c_tile.add(i * c.rs + j * c.cs), c.load_c) };
         }
     }
 }

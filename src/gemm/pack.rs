@@ -187,24 +187,9 @@ pub(crate) unsafe fn pack_a<T: Element>(
     mr_max: usize,
     panels: core::ops::Range<usize>,
 ) {
-    let (mc, kc) = a.shape();
-    let (rs, cs) = (a.row_stride(), a.col_stride());
-    for ir in panels.map(|panel| panel * mr_max) {
-        // SAFETY: rows ir.. of the validated view, k steps along `cs`, lanes along `rs`;
-        // panel `ir / mr_max` occupies `ir * kc .. (ir + mr_max) * kc` of the buffer.
-        unsafe {
-            pack_panel(
-                a.as_ptr().add(ir * rs),
-                cs,
-                rs,
-                mr_max.min(mc - ir),
-                kc,
-                mr_max,
-                dst.add(ir * kc),
-                None,
-            )
-        };
-    }
+    // The rows of A are the columns of Aᵀ: its panels are exactly pack_b's on the transpose.
+    // SAFETY: the same buffer size and panels, stated for the transposed block.
+    unsafe { pack_b(a.t(), dst, mr_max, panels, None) }
 }
 
 /// Packs panels `panels` (indices of `nr_max`-column panels) of the `kc × nc` block `b` at

@@ -5,15 +5,10 @@
 
 use crate::element::Element;
 use crate::error::ShapeError;
-use crate::gemm::{gemm, GemmArgs};
+use crate::gemm::{column_sums, gemm, GemmArgs};
 use crate::linear::{check_len, check_shape};
 use crate::view::{MatMut, MatRef};
 use crate::{Accum, Parallelism};
-
-/// `db (=|+=) Σ_i dy[i, :]` on validated operands.
-fn column_sums<T: Element>(dy: MatRef<'_, T>, db: &mut [T], accum: Accum) {
-    crate::gemm::column_sums(dy, db, accum);
-}
 
 /// Computes the bias gradient `db = Σ_rows dy` (or adds it into `db`).
 ///

@@ -5,7 +5,7 @@
 use core::marker::PhantomData;
 
 use crate::element::Element;
-use crate::gemm::kernel::{MicroKernel, Strides};
+use crate::gemm::kernel::{store_element, MicroKernel, Strides};
 
 /// Portable `MR × NR` kernel for `T`.
 #[derive(Debug)]
@@ -124,19 +124,9 @@ unsafe fn tile_body<T: Element, const MR: usize, const NR: usize>(
     }
     for (i, row) in acc.iter().enumerate() {
         for (j, &v) in row.iter().enumerate() {
-            let mut out = v;
-            if !bias.is_null() {
-                // SAFETY: a non-null bias holds NR elements.
-                out += unsafe { *bias.add(j) };
-            }
-            // SAFETY: (i, j) is inside the tile the caller made valid.
-            let cij = unsafe { c.add(i * rs + j * cs) };
-            if load_c {
-                // SAFETY: as above; `load_c` means C may be read.
-                out = unsafe { *cij } + out;
-            }
-            // SAFETY: as above.
-            unsafe { *cij = out };
+            // SAFETY: (i, j) is inside the tile the caller made valid; the bias is null or
+            // holds NR elements.
+            unsafe { store_element(v, bias, j, c.add(i * rs + j * cs), load_c) };
         }
     }
 }

@@ -7,7 +7,7 @@
 //! `#[target_feature]` entry per shape.
 
 use crate::element::Element;
-use crate::gemm::kernel::Strides;
+use crate::gemm::kernel::{store_element, Strides};
 
 /// Vector operations on `T` for one instruction set.
 ///
@@ -115,19 +115,9 @@ pub(crate) unsafe fn tile_body<T: Element, S: Simd<T>, const MR: usize, const NV
                 unsafe { s.store(row_buf.as_mut_ptr().add(v * S::LANES), x) };
             }
             for (j, &x) in row_buf[..nr].iter().enumerate() {
-                let mut out = x;
-                if !bias.is_null() {
-                    // SAFETY: a non-null bias holds NR elements.
-                    out += unsafe { *bias.add(j) };
-                }
-                // SAFETY: (i, j) is inside the tile the caller made valid.
-                let cp = unsafe { c.add(i * rs + j * cs) };
-                if load_c {
-                    // SAFETY: as above; `load_c` permits reading C.
-                    out = unsafe { *cp } + out;
-                }
-                // SAFETY: as above.
-                unsafe { *cp = out };
+                // SAFETY: (i, j) is inside the tile the caller made valid; the bias is null
+                // or holds NR elements.
+                unsafe { store_element(x, bias, j, c.add(i * rs + j * cs), load_c) };
             }
         }
     }
