@@ -12,8 +12,8 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use lingrad::{matmul, Element};
 use lingrad_fuzz::{
-    accum, assert_gaps_unchanged, assert_unchanged, dim, parallelism, perturb, product_at, Layout,
-    Operand, ValueStream, Values,
+    accum, assert_gaps_unchanged, assert_unchanged, dim, parallelism, perturb, Layout, Operand,
+    Product, ValueStream, Values,
 };
 
 #[derive(Arbitrary, Debug)]
@@ -103,12 +103,15 @@ fn run<T: Element>(input: &Input) {
         other.bits() == c.bits(),
         "Sequential and Current differ for {m}x{k} · {k}x{n}"
     );
+    let reference = Product::new((m, k, n), |i, p| a.at(i, p), |p, j| b.at(p, j));
     for i in 0..m {
         for j in 0..n {
             let c0 = add.then(|| initial.at(i, j));
-            product_at(&a, &b, i, j, c0).assert_matches(c.at(i, j), k + 1, &|| {
-                format!("c[{i}, {j}] of {m}x{k} · {k}x{n}")
-            });
+            reference
+                .at(i, j, c0)
+                .assert_matches(c.at(i, j), k + 1, &|| {
+                    format!("c[{i}, {j}] of {m}x{k} · {k}x{n}")
+                });
         }
     }
 }

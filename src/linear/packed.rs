@@ -16,7 +16,9 @@ use crate::{Accum, Parallelism};
 /// weights, with [`PackedWeights::update`], which reuses the memory — and pass the packed
 /// value to [`forward_packed`] and [`grad_input_packed`]. Results are bitwise identical to
 /// [`forward`](crate::linear::forward) and [`grad_input`](crate::linear::grad_input) on the same
-/// weights. The value keeps its own copy of W, so it can never go stale behind a caller's back.
+/// weights, except that a NaN result may carry a different NaN payload (IEEE 754 leaves open
+/// which input NaN's payload a product passes on, and the two may multiply in either order).
+/// The value keeps its own copy of W, so it can never go stale behind a caller's back.
 ///
 /// ```
 /// use lingrad::linear::{self, PackedWeights};
