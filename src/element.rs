@@ -15,6 +15,8 @@ mod sealed {
         fn gemm_fn(isa: Isa) -> GemmFn<Self>;
         /// The whole-B packing routine matching `gemm_fn(isa)`, if that engine packs.
         fn pack_fn(isa: Isa) -> Option<PackFn<Self>>;
+        /// `self · a + b` with one rounding, as one lane of a vector FMA computes it.
+        fn fused_mul_add(self, a: Self, b: Self) -> Self;
     }
     impl Sealed for f32 {
         fn gemm_fn(isa: Isa) -> GemmFn<Self> {
@@ -23,6 +25,10 @@ mod sealed {
         fn pack_fn(isa: Isa) -> Option<PackFn<Self>> {
             pack_fn_f32(isa)
         }
+        #[inline(always)]
+        fn fused_mul_add(self, a: Self, b: Self) -> Self {
+            f32::mul_add(self, a, b)
+        }
     }
     impl Sealed for f64 {
         fn gemm_fn(isa: Isa) -> GemmFn<Self> {
@@ -30,6 +36,10 @@ mod sealed {
         }
         fn pack_fn(isa: Isa) -> Option<PackFn<Self>> {
             pack_fn_f64(isa)
+        }
+        #[inline(always)]
+        fn fused_mul_add(self, a: Self, b: Self) -> Self {
+            f64::mul_add(self, a, b)
         }
     }
 }

@@ -7,7 +7,7 @@
 //! each element's sum) depends on `k` alone, packing only copies, and threads never share an
 //! output element. Results are therefore bitwise identical for any number of threads.
 
-use crate::gemm::kernel::MicroKernel;
+use crate::gemm::kernel::{MicroKernel, Strides};
 use crate::gemm::macro_kernel::{macro_kernel, CBlock, Direct, Operand};
 use crate::gemm::pack::{pack_a, pack_b, Sums};
 use crate::gemm::workspace::{with_buffer, A_BUF, B_BUF, S_BUF};
@@ -34,6 +34,11 @@ fn b_in_place(m: usize, k: usize, n: usize) -> bool {
     m <= DIRECT_B_MAX_M
         || (m <= DIRECT_SMALL_B_MAX_M && k.saturating_mul(n) <= DIRECT_SMALL_B_ELEMS)
 }
+
+/// Up to this many rows of C (and always below a tile's `MR`), the product is computed in
+/// strips over B (see `strips`) rather than in tiles: a strip of 8 rows keeps 8 accumulator
+/// chains going and reads B once, where tiles would pack B or waste rows.
+const STRIP_MAX_M: usize = 8;
 
 /// Up to this many rows of C, threads split the columns of the whole product (see
 /// `gemm_loop`).
@@ -67,7 +72,9 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
     // A small batch against a transposed B (dx = dy·Wᵀ): solve Cᵀ = Bᵀ·Aᵀ instead, so the
     // large operand is read in place as A and the small one packed as B. The products and
     // their order are unchanged, so are the bits.
-    if m < n
+    let few_rows = (m < K::MR || m <= STRIP_MAX_M) && args.b_sums.is_none();
+    if !few_rows
+        && m < n
         && b_in_place(m, args.a.cols(), n)
         && args.b.col_stride() != 1
         && args.bias.is_none()
@@ -124,7 +131,7 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
     // sequentially, with one fork-join per call instead of two per depth block. Each thread
     // packs its own B columns; the small A is packed by each.
     let panels = n.div_ceil(K::NR);
-    if threads > 1 && m <= COLUMN_SPLIT_MAX_M && panels >= 2 && b_packed.is_none() {
+    if threads > 1 && m <= COLUMN_SPLIT_MAX_M && panels >= 2 && (b_packed.is_none() || few_rows) {
         let tasks = threads.min(panels);
         let width = panels.div_ceil(tasks) * K::NR;
         let (rs, cs) = (c.row_stride(), c.col_stride());
@@ -158,6 +165,11 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
                 },
             );
         });
+        return;
+    }
+
+    if few_rows {
+        strips(kernel, a, b, c, accum, bias);
         return;
     }
 
@@ -349,6 +361,80 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
             for (j, s) in sums.iter_mut().enumerate() {
                 // SAFETY: the scratch holds the n sums written above.
                 *s += unsafe { *sums_ptr.add(j) };
+            }
+        }
+    });
+}
+
+/// Columns of B copied at a time by [`strips`] when B's rows are not contiguous.
+const STRIP_COPY_WIDTH: usize = 64;
+
+/// `C (=|+=) A·B + bias` for an A of few rows (`STRIP_MAX_M`, or fewer than `MR`): for each
+/// depth block, strips of all the rows across the columns. A tile would spend most of its
+/// multiply-adds on padding rows, and packing B into panels would cost as much as the product. A row-major B is streamed in
+/// place row by row; any other B (such as Wᵀ) is copied `STRIP_COPY_WIDTH` columns at a time
+/// into a cache-resident row-major block first. The depth blocks are those of the tiled path,
+/// and so are the bits.
+fn strips<K: MicroKernel>(
+    kernel: K,
+    a: MatRef<'_, K::T>,
+    b: MatRef<'_, K::T>,
+    mut c: MatMut<'_, K::T>,
+    accum: Accum,
+    bias: Option<&[K::T]>,
+) {
+    let (m, k) = a.shape();
+    let n = b.cols();
+    debug_assert!(c.shape() == (m, n));
+    let kc = balanced_block(k, K::KC, 1);
+    let (rs, cs) = (c.row_stride(), c.col_stride());
+    let c_ptr = c.as_mut_ptr();
+    let in_place = b.col_stride() == 1;
+    let buf_len = if in_place { 0 } else { kc * STRIP_COPY_WIDTH };
+    let width = if in_place { n } else { STRIP_COPY_WIDTH };
+    with_buffer::<K::T, _>(&B_BUF, buf_len, |buf| {
+        for pc in (0..k).step_by(kc) {
+            let kcur = kc.min(k - pc);
+            let a_block = a.block(0, pc, m, kcur);
+            for j0 in (0..n).step_by(width) {
+                let w = width.min(n - j0);
+                let b_block = b.block(pc, j0, kcur, w);
+                let (b_ptr, b_step) = if in_place {
+                    (b_block.as_ptr(), b_block.row_stride())
+                } else {
+                    // SAFETY: the buffer holds kc * STRIP_COPY_WIDTH elements, one panel of
+                    // STRIP_COPY_WIDTH columns and kcur ≤ kc steps.
+                    unsafe { pack_b(b_block, buf, STRIP_COPY_WIDTH, 0..1, None) };
+                    (buf.cast_const(), STRIP_COPY_WIDTH)
+                };
+                let st = Strides {
+                    a_lane: a_block.row_stride(),
+                    a_step: a_block.col_stride(),
+                    b_step,
+                };
+                let bias_ptr = match bias {
+                    Some(bias) if pc == 0 => bias[j0..].as_ptr(),
+                    _ => core::ptr::null(),
+                };
+                // SAFETY: A's m × kcur block is readable with the strides in `st`, and so are
+                // kcur steps of w contiguous B elements (in place with column stride 1, or
+                // the copy); columns j0..j0 + w of C, a validated m × n view this call owns;
+                // the bias, when present, holds n - j0 ≥ w elements from j0.
+                unsafe {
+                    kernel.strip(
+                        m,
+                        w,
+                        kcur,
+                        a_block.as_ptr(),
+                        b_ptr,
+                        st,
+                        c_ptr.add(j0 * cs),
+                        rs,
+                        cs,
+                        pc > 0 || accum == Accum::Add,
+                        bias_ptr,
+                    )
+                };
             }
         }
     });

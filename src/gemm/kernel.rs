@@ -27,9 +27,10 @@
 //! `c + i * rs + j * cs` (strides in elements); kernels take a vector path when `cs == 1` and a
 //! scalar one otherwise.
 //!
-//! Edges: kernels compute full tiles only. The macro-kernel sends a partial tile at the right or
-//! bottom edge of C through a scratch tile (kernel writes `MR × NR` with `load_c = false`, no
-//! bias) and merges the valid part in the same order as above.
+//! Edges: `tile` computes full tiles only. A tile cut short at the bottom of C goes to `strip`,
+//! which computes any number of rows and columns with the same per-element arithmetic; one cut
+//! short only at the right goes through a scratch tile (the kernel writes `MR × NR` with
+//! `load_c = false`, no bias) whose valid part is merged in the same order as above.
 
 use crate::element::Element;
 
@@ -90,6 +91,34 @@ pub(crate) trait MicroKernel: Copy + Send + Sync + 'static {
         load_c: bool,
         bias: *const Self::T,
     );
+
+    /// Computes a strip of `rows` rows and `n` columns of C, any `rows` and `n`, with the same
+    /// per-element arithmetic as [`MicroKernel::tile`] (so a strip and a tile give the same
+    /// bits): element `i` of step `p` of A is at `a + i * st.a_lane + p * st.a_step`, and step
+    /// `p` of B is the `n` contiguous elements at `b + p * st.b_step`. Used for the few rows
+    /// left under an `MR`-row panel and for products of very few rows, where a full tile would
+    /// waste most of its multiply-adds.
+    ///
+    /// # Safety
+    /// - every operand element named above is readable for `i < rows`, `p < k`;
+    /// - `c + i * rs + j * cs` is valid for reads (when `load_c`) and writes for every
+    ///   `i < rows`, `j < n`, and no other thread accesses those elements meanwhile;
+    /// - `bias` is null or points to `n` readable elements.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn strip(
+        self,
+        rows: usize,
+        n: usize,
+        k: usize,
+        a: *const Self::T,
+        b: *const Self::T,
+        st: Strides,
+        c: *mut Self::T,
+        rs: usize,
+        cs: usize,
+        load_c: bool,
+        bias: *const Self::T,
+    );
 }
 
 /// How a kernel walks its operands (in elements): see [`MicroKernel::tile_direct`].
@@ -139,4 +168,48 @@ pub(crate) unsafe fn store_element<T: crate::Element>(
     }
     // SAFETY: C is writable (caller's contract).
     unsafe { *c = out };
+}
+
+/// A strip computed one element at a time (see [`MicroKernel::strip`]): each row in chunks of
+/// up to 64 columns whose accumulators advance together, with `mul_add(a, b, acc)` as the
+/// step of each chain. The portable kernel's strips, and the last few columns of a SIMD strip.
+///
+/// # Safety
+/// As `MicroKernel::strip`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn strip_elementwise<T: crate::Element>(
+    rows: usize,
+    n: usize,
+    k: usize,
+    a: *const T,
+    b: *const T,
+    st: Strides,
+    c: *mut T,
+    rs: usize,
+    cs: usize,
+    load_c: bool,
+    bias: *const T,
+    mul_add: impl Fn(T, T, T) -> T,
+) {
+    const W: usize = 64;
+    for i in 0..rows {
+        for j0 in (0..n).step_by(W) {
+            let w = W.min(n - j0);
+            let mut acc = [T::ZERO; W];
+            for p in 0..k {
+                // SAFETY: i < rows, p < k: readable (caller's contract).
+                let ai = unsafe { *a.add(i * st.a_lane + p * st.a_step) };
+                for (j, v) in acc[..w].iter_mut().enumerate() {
+                    // SAFETY: j0 + j < n, p < k: readable (caller's contract).
+                    *v = mul_add(ai, unsafe { *b.add(p * st.b_step + j0 + j) }, *v);
+                }
+            }
+            for (j, &v) in acc[..w].iter().enumerate() {
+                // SAFETY: (i, j0 + j) is inside the strip; the bias is null or holds n
+                // elements.
+                unsafe { store_element(v, bias, j0 + j, c.add(i * rs + (j0 + j) * cs), load_c) };
+            }
+        }
+    }
 }

@@ -4,7 +4,9 @@
 //! Panels come from the packing buffers or, where packing does not pay, straight from the
 //! operands ([`Operand::direct`]); partial panels at the edges are always packed, so a kernel
 //! never reads past an operand. The arithmetic of a tile does not depend on where its panels
-//! come from.
+//! come from. Tiles cut short at the bottom edge go to the kernel's strip routine, which
+//! computes only their valid rows; tiles with every row but fewer columns go through a scratch
+//! tile.
 
 use crate::gemm::kernel::{store_element, MicroKernel, Strides};
 
@@ -113,6 +115,15 @@ pub(crate) unsafe fn macro_kernel<K: MicroKernel>(
                         )
                     };
                 }
+            } else if mr < K::MR {
+                // SAFETY: the mr × nr corner of a partial tile, inside the block; the panels
+                // hold at least mr lanes and nr columns for kc steps (partial panels are
+                // packed); the bias as above.
+                unsafe {
+                    kernel.strip(
+                        mr, nr, kc, a_panel, b_panel, st, c_tile, c.rs, c.cs, c.load_c, bias,
+                    )
+                };
             } else {
                 // SAFETY: the valid corner of a partial tile, inside the block; panels as
                 // above (partial panels are always packed).

@@ -10,6 +10,9 @@ use core::arch::x86_64::*;
 
 use crate::gemm::kernels::simd::{simd_kernel, Simd};
 
+/// Vector registers (ymm0–ymm15).
+const REGS: usize = 16;
+
 /// Proof that the processor supports AVX2 and FMA.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Avx2 {
@@ -29,6 +32,7 @@ impl Avx2 {
 unsafe impl Simd<f32> for Avx2 {
     type V = __m256;
     const LANES: usize = 8;
+    const REGS: usize = REGS;
     #[inline(always)]
     fn zero(self) -> __m256 {
         // SAFETY: AVX is implied by the token (AVX2 was detected).
@@ -65,6 +69,7 @@ unsafe impl Simd<f32> for Avx2 {
 unsafe impl Simd<f64> for Avx2 {
     type V = __m256d;
     const LANES: usize = 4;
+    const REGS: usize = REGS;
     #[inline(always)]
     fn zero(self) -> __m256d {
         // SAFETY: AVX is implied by the token.
@@ -103,6 +108,7 @@ simd_kernel!(
     Avx2F32x6x16,
     avx2_f32_6x16,
     avx2_f32_6x16_direct,
+    avx2_f32_6x16_strip,
     f32,
     6,
     2,
@@ -116,6 +122,7 @@ simd_kernel!(
     Avx2F64x6x8,
     avx2_f64_6x8,
     avx2_f64_6x8_direct,
+    avx2_f64_6x8_strip,
     f64,
     6,
     2,

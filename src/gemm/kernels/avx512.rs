@@ -11,6 +11,9 @@ use core::arch::x86_64::*;
 
 use crate::gemm::kernels::simd::{simd_kernel, Simd};
 
+/// Vector registers (zmm0–zmm31).
+const REGS: usize = 32;
+
 /// Proof that the processor supports AVX-512F.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Avx512 {
@@ -31,6 +34,7 @@ impl Avx512 {
 unsafe impl Simd<f32> for Avx512 {
     type V = __m512;
     const LANES: usize = 16;
+    const REGS: usize = REGS;
     #[inline(always)]
     fn zero(self) -> __m512 {
         // SAFETY: the token proves AVX-512F.
@@ -67,6 +71,7 @@ unsafe impl Simd<f32> for Avx512 {
 unsafe impl Simd<f64> for Avx512 {
     type V = __m512d;
     const LANES: usize = 8;
+    const REGS: usize = REGS;
     #[inline(always)]
     fn zero(self) -> __m512d {
         // SAFETY: the token proves AVX-512F.
@@ -105,6 +110,7 @@ simd_kernel!(
     Avx512F32x12x32,
     avx512_f32_12x32,
     avx512_f32_12x32_direct,
+    avx512_f32_12x32_strip,
     f32,
     12,
     2,
@@ -118,6 +124,7 @@ simd_kernel!(
     Avx512F64x12x16,
     avx512_f64_12x16,
     avx512_f64_12x16_direct,
+    avx512_f64_12x16_strip,
     f64,
     12,
     2,

@@ -5,7 +5,7 @@
 use core::marker::PhantomData;
 
 use crate::element::Element;
-use crate::gemm::kernel::{store_element, MicroKernel, Strides};
+use crate::gemm::kernel::{store_element, strip_elementwise, MicroKernel, Strides};
 
 /// Portable `MR × NR` kernel for `T`.
 #[derive(Debug)]
@@ -85,6 +85,42 @@ macro_rules! scalar_blocks {
                 // SAFETY: the caller upholds the `MicroKernel::tile_direct` contract, which is
                 // exactly what `tile_body` requires.
                 unsafe { tile_body::<$t, MR, NR>(k, a, b, st, c, rs, cs, load_c, bias) }
+            }
+
+            #[inline]
+            unsafe fn strip(
+                self,
+                rows: usize,
+                n: usize,
+                k: usize,
+                a: *const $t,
+                b: *const $t,
+                st: Strides,
+                c: *mut $t,
+                rs: usize,
+                cs: usize,
+                load_c: bool,
+                bias: *const $t,
+            ) {
+                // SAFETY: the caller upholds the `MicroKernel::strip` contract, which is
+                // exactly what `strip_elementwise` requires; each step is the tile's
+                // `acc += a * b`.
+                unsafe {
+                    strip_elementwise(
+                        rows,
+                        n,
+                        k,
+                        a,
+                        b,
+                        st,
+                        c,
+                        rs,
+                        cs,
+                        load_c,
+                        bias,
+                        |x: $t, y: $t, acc: $t| acc + x * y,
+                    )
+                }
             }
         }
     };
