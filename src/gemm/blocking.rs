@@ -393,11 +393,11 @@ fn strips<K: MicroKernel>(
     let buf_len = if in_place { 0 } else { kc * STRIP_COPY_WIDTH };
     let width = if in_place { n } else { STRIP_COPY_WIDTH };
     with_buffer::<K::T, _>(&B_BUF, buf_len, |buf| {
-        for pc in (0..k).step_by(kc) {
-            let kcur = kc.min(k - pc);
-            let a_block = a.block(0, pc, m, kcur);
-            for j0 in (0..n).step_by(width) {
-                let w = width.min(n - j0);
+        for j0 in (0..n).step_by(width) {
+            let w = width.min(n - j0);
+            for pc in (0..k).step_by(kc) {
+                let kcur = kc.min(k - pc);
+                let a_block = a.block(0, pc, m, kcur);
                 let b_block = b.block(pc, j0, kcur, w);
                 let (b_ptr, b_step) = if in_place {
                     (b_block.as_ptr(), b_block.row_stride())
