@@ -14,6 +14,10 @@
 //! - `grad_input`: `dx = dy·Wᵀ`; peers read Wᵀ through swapped strides.
 //! - `backward`: db, dW and dx; lingrad in one `linear::backward` call and as three separate
 //!   calls (`-separate-1t`); `gemm` as column sums + two GEMMs.
+//! - `small_forward`, `small_grad_input`: forward and dx on small shapes (one example, a few
+//!   rows, 32×64×64, a product at the serial threshold), where per-call costs show; criterion
+//!   prints the time per call. The `-2t` rows check that `Parallelism::Current` is never slower
+//!   than `Sequential` there.
 //!
 //! The last two groups compare against `gemm` only, the faster peer here: a peer's dW + db or
 //! backward costs exactly its grad_weight and grad_input rows, and every extra row of the
@@ -33,16 +37,24 @@
 
 mod common;
 
-use common::workloads::{self, column_sums, lingrad_par, Data, Engine, Float, Op, SHAPES};
+use common::workloads::{
+    self, column_sums, lingrad_par, Data, Engine, Float, Op, Shape, SHAPES, SMALL_SHAPES,
+};
 use common::{bench, group, pool, row, set_shape, THREADS};
 use criterion::{criterion_group, criterion_main, Criterion};
 use lingrad::{linear, Accum, MatMut, MatRef, Parallelism};
 use rayon::ThreadPool;
 
-/// forward, grad_weight, grad_input: every engine, 1 and `THREADS` threads.
-fn single_op<T: Float>(c: &mut Criterion, pool: &ThreadPool, name: &str, op: Op) {
+/// forward, grad_weight, grad_input on `shapes`: every engine, 1 and `THREADS` threads.
+fn single_op<T: Float>(
+    c: &mut Criterion,
+    pool: &ThreadPool,
+    name: &str,
+    op: Op,
+    shapes: &[Shape],
+) {
     let mut g = group(c, &format!("{name}_{}", T::NAME));
-    for shape in SHAPES {
+    for &shape in shapes {
         let mut data = Data::<T>::new(shape);
         set_shape(&mut g, shape, 1);
         for threads in [1, THREADS] {
@@ -160,11 +172,13 @@ fn benches(c: &mut Criterion) {
 }
 
 fn for_type<T: Float>(c: &mut Criterion, pool: &ThreadPool) {
-    single_op::<T>(c, pool, "forward", Op::Forward);
-    single_op::<T>(c, pool, "grad_weight", Op::GradWeight);
+    single_op::<T>(c, pool, "forward", Op::Forward, &SHAPES);
+    single_op::<T>(c, pool, "grad_weight", Op::GradWeight, &SHAPES);
     grad_weight_bias::<T>(c);
-    single_op::<T>(c, pool, "grad_input", Op::GradInput);
+    single_op::<T>(c, pool, "grad_input", Op::GradInput, &SHAPES);
     backward::<T>(c, pool);
+    single_op::<T>(c, pool, "small_forward", Op::Forward, &SMALL_SHAPES);
+    single_op::<T>(c, pool, "small_grad_input", Op::GradInput, &SMALL_SHAPES);
 }
 
 criterion_group!(linear_benches, benches);

@@ -49,6 +49,19 @@ pub const SHAPES: [Shape; 8] = [
     shape(4096, 256, 10),
 ];
 
+/// Small shapes M×K×N, where a call's fixed costs (validation, dispatch, packing W) weigh
+/// against its arithmetic: a single example and a few rows against a 512×512 layer, a small
+/// batch through a small layer, a product at lingrad's serial threshold (2^20 multiply-adds)
+/// and a 10-class output for one example.
+pub const SMALL_SHAPES: [Shape; 6] = [
+    shape(1, 512, 512),
+    shape(4, 512, 512),
+    shape(8, 512, 512),
+    shape(32, 64, 64),
+    shape(64, 128, 128),
+    shape(1, 784, 10),
+];
+
 /// The element types benchmarked, with their `matrixmultiply` routine.
 pub trait Float: Element {
     /// `f32` or `f64`.
