@@ -369,12 +369,14 @@ pub(crate) fn gemm_loop<K: MicroKernel>(kernel: K, args: GemmArgs<'_, K::T>) {
 /// Columns of B copied at a time by [`strips`] when B's rows are not contiguous.
 const STRIP_COPY_WIDTH: usize = 64;
 
-/// `C (=|+=) A·B + bias` for an A of few rows (`STRIP_MAX_M`, or fewer than `MR`): for each
-/// depth block, strips of all the rows across the columns. A tile would spend most of its
-/// multiply-adds on padding rows, and packing B into panels would cost as much as the product. A row-major B is streamed in
-/// place row by row; any other B (such as Wᵀ) is copied `STRIP_COPY_WIDTH` columns at a time
-/// into a cache-resident row-major block first. The depth blocks are those of the tiled path,
-/// and so are the bits.
+/// `C (=|+=) A·B + bias` for an A of few rows (`STRIP_MAX_M`, or fewer than `MR`): strips of
+/// all the rows, one per depth block and column chunk. A tile would spend most of its
+/// multiply-adds on padding rows, and packing B into panels would cost as much as the
+/// product. A row-major B is streamed in place (one chunk of all the columns); any other B
+/// (such as Wᵀ) is copied `STRIP_COPY_WIDTH` columns at a time into a cache-resident
+/// row-major block, each chunk through every depth block before the next, so the rows of Wᵀ's
+/// storage are read in one sweep. The depth blocks are those of the tiled path, and so are
+/// the bits.
 fn strips<K: MicroKernel>(
     kernel: K,
     a: MatRef<'_, K::T>,
