@@ -46,13 +46,7 @@ use lingrad::{linear, Accum, MatMut, MatRef, Parallelism};
 use rayon::ThreadPool;
 
 /// forward, grad_weight, grad_input on `shapes`: every engine, 1 and `THREADS` threads.
-fn single_op<T: Float>(
-    c: &mut Criterion,
-    pool: &ThreadPool,
-    name: &str,
-    op: Op,
-    shapes: &[Shape],
-) {
+fn single_op<T: Float>(c: &mut Criterion, pool: &ThreadPool, name: &str, op: Op, shapes: &[Shape]) {
     let mut g = group(c, &format!("{name}_{}", T::NAME));
     for &shape in shapes {
         let mut data = Data::<T>::new(shape);
